@@ -1,0 +1,49 @@
+# tcflow: the README's two commands.
+#   make run    set up (venv, pinned packages, Quantum ESPRESSO) and run the workflow on CONFIG
+#   make test   same setup, then the whole test suite
+# Both are idempotent: the setup steps do nothing when already done.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+CONFIG ?= config/config.yaml
+CORES  ?= 2
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages: Quantum ESPRESSO 6.7 for the DFT stage; SLURM + munge for the cluster tests.
+APT_RUN  := quantum-espresso
+APT_TEST := quantum-espresso slurm-wlm munge
+
+.PHONY: run test setup apt-run apt-test dryrun clean
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	# torch first: the pinned CPU wheel (an unpinned torch would pull a multi-GB CUDA build)
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+apt-run:
+	@command -v pw.x >/dev/null && command -v ph.x >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_RUN); }
+
+apt-test:
+	@command -v pw.x >/dev/null && command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_TEST); }
+
+run: setup apt-run
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG)
+	@echo
+	@echo "Results: results/   (layout: docs/output.md)"
+	@echo "Table:   results/report/candidates.csv"
+	@echo "Report:  results/report/report.md"
+
+test: setup apt-test
+	$(VENV)/bin/pytest
+
+dryrun: setup
+	$(VENV)/bin/snakemake -n --configfile config/paper.yaml
+
+clean:
+	rm -rf results logs .snakemake benchmarks/*/

@@ -1,0 +1,26 @@
+# tcflow: inverse design of conventional superconductors.
+#   data -> train_cdvae -> sample_cdvae (shards) -> merge_samples -> screen -> candidates (checkpoint)
+#        -> per-candidate Quantum ESPRESSO el-ph chain -> aggregate -> report
+# Run:   snakemake --cores 2                      (embedded default, config/config.yaml)
+#        snakemake --profile profiles/slurm --configfile config/paper.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/generate.smk"
+include: "rules/screen.smk"
+include: "rules/dft.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report/report.md",
+        "results/report/candidates.csv",
+    default_target: True

@@ -1,0 +1,279 @@
+# DFT electron-phonon stage (Quantum ESPRESSO), one chain per candidate {cid}:
+#   structure -> relax -> scf_fit (la2F, dense k; insulator gate) -> scf (coarse k)
+#   -> ph_init (checkpoint: irreducible q) -> ph_q/{iq} (one ph.x job per q) -> ph (collect)
+#   -> q2r -> matdyn (a2F, stability gate) -> lambda (lambda.x) -> tc.json
+# Every step writes results/dft/{cid}/<step>/ (inputs, outputs, <step>.json with `status`);
+# logic lives in tcflow.dft.steps, glue in workflow_scripts/dft_step.py. No heavy imports here.
+import json
+
+DFT_DIR = "results/dft/{cid}"
+DFT_LOG = "logs/dft/{cid}"
+DFT_BENCH = "benchmarks/dft/{cid}"
+#: portable defaults; a cluster profile overrides threads/tasks/runtime per rule (set-resources)
+DFT_MPI_THREADS = 2
+DFT_PW_RUNTIME_MIN = 240
+DFT_PH_RUNTIME_MIN = 720
+
+
+wildcard_constraints:
+    iq=r"\d+",
+
+
+def _dft_structure_inputs(wildcards):
+    """The candidate CIF, plus the default pseudopotential directory unless dft.pseudo_dir is set."""
+    inputs = {"cif": get_candidate_cif(wildcards)}
+    if not config["dft"]["pseudo_dir"]:
+        inputs["pseudo"] = PSEUDO_DIR
+    return inputs
+
+
+def _mpi_tasks(wildcards, threads):
+    return threads
+
+
+rule dft_structure:
+    input:
+        unpack(_dft_structure_inputs),
+    output:
+        dir=directory(f"{DFT_DIR}/structure"),
+    log:
+        f"{DFT_LOG}/structure.log",
+    benchmark:
+        f"{DFT_BENCH}/structure.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        dft=config["dft"],
+    conda:
+        "../envs/ml.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_relax:
+    input:
+        structure=f"{DFT_DIR}/structure",
+    output:
+        dir=directory(f"{DFT_DIR}/relax"),
+    log:
+        f"{DFT_LOG}/relax.log",
+    benchmark:
+        f"{DFT_BENCH}/relax.tsv"
+    threads: DFT_MPI_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=DFT_PW_RUNTIME_MIN,
+        tasks=_mpi_tasks,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_scf_fit:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+    output:
+        dir=directory(f"{DFT_DIR}/scf_fit"),
+    log:
+        f"{DFT_LOG}/scf_fit.log",
+    benchmark:
+        f"{DFT_BENCH}/scf_fit.tsv"
+    threads: DFT_MPI_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=DFT_PW_RUNTIME_MIN,
+        tasks=_mpi_tasks,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_scf:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+        scf_fit=f"{DFT_DIR}/scf_fit",
+    output:
+        dir=directory(f"{DFT_DIR}/scf"),
+    log:
+        f"{DFT_LOG}/scf.log",
+    benchmark:
+        f"{DFT_BENCH}/scf.tsv"
+    threads: DFT_MPI_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=DFT_PW_RUNTIME_MIN,
+        tasks=_mpi_tasks,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+checkpoint dft_ph_init:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+        scf=f"{DFT_DIR}/scf",
+    output:
+        dir=directory(f"{DFT_DIR}/ph_init"),
+    log:
+        f"{DFT_LOG}/ph_init.log",
+    benchmark:
+        f"{DFT_BENCH}/ph_init.tsv"
+    threads: DFT_MPI_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=DFT_PW_RUNTIME_MIN,
+        tasks=_mpi_tasks,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_ph_q:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+        scf=f"{DFT_DIR}/scf",
+        ph_init=f"{DFT_DIR}/ph_init",
+    output:
+        dir=directory(f"{DFT_DIR}/ph_q/{{iq}}"),
+    log:
+        f"{DFT_LOG}/ph_q/{{iq}}.log",
+    benchmark:
+        f"{DFT_BENCH}/ph_q/{{iq}}.tsv"
+    threads: DFT_MPI_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=DFT_PH_RUNTIME_MIN,
+        tasks=_mpi_tasks,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+def _ph_q_dirs(wildcards):
+    """One ph_q directory per irreducible q-point (known after the dft_ph_init checkpoint)."""
+    init_dir = checkpoints.dft_ph_init.get(cid=wildcards.cid).output.dir
+    with open(f"{init_dir}/qpoints.json") as fh:
+        n_irr_q = json.load(fh)["n_irr_q"]
+    return [f"results/dft/{wildcards.cid}/ph_q/{iq}" for iq in range(1, n_irr_q + 1)]
+
+
+rule dft_ph:
+    input:
+        ph_init=f"{DFT_DIR}/ph_init",
+        ph_q=_ph_q_dirs,
+    output:
+        dir=directory(f"{DFT_DIR}/ph"),
+    log:
+        f"{DFT_LOG}/ph.log",
+    benchmark:
+        f"{DFT_BENCH}/ph.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/ml.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_q2r:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        ph=f"{DFT_DIR}/ph",
+    output:
+        dir=directory(f"{DFT_DIR}/q2r"),
+    log:
+        f"{DFT_LOG}/q2r.log",
+    benchmark:
+        f"{DFT_BENCH}/q2r.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_matdyn:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+        q2r=f"{DFT_DIR}/q2r",
+    output:
+        dir=directory(f"{DFT_DIR}/matdyn"),
+    log:
+        f"{DFT_LOG}/matdyn.log",
+    benchmark:
+        f"{DFT_BENCH}/matdyn.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_lambda:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        ph=f"{DFT_DIR}/ph",
+    output:
+        dir=directory(f"{DFT_DIR}/lambda"),
+    log:
+        f"{DFT_LOG}/lambda.log",
+    benchmark:
+        f"{DFT_BENCH}/lambda.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"
+
+
+rule dft_tc:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+        scf_fit=f"{DFT_DIR}/scf_fit",
+        scf=f"{DFT_DIR}/scf",
+        ph_init=f"{DFT_DIR}/ph_init",
+        ph=f"{DFT_DIR}/ph",
+        q2r=f"{DFT_DIR}/q2r",
+        matdyn=f"{DFT_DIR}/matdyn",
+        lambda_=f"{DFT_DIR}/lambda",
+    output:
+        tc=f"{DFT_DIR}/tc.json",
+        meta=f"{DFT_DIR}/metadata.json",
+    log:
+        f"{DFT_LOG}/tc.log",
+    benchmark:
+        f"{DFT_BENCH}/tc.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        seed=config["seed"],
+    conda:
+        "../envs/ml.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"

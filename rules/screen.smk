@@ -1,0 +1,61 @@
+# Screen stage and the candidate set. `candidates` is the checkpoint: which structures reach
+# the DFT stage is known only once it has run.
+
+
+localrules:
+    candidates,
+
+
+rule screen:
+    input:
+        samples="results/generate/samples.csv",
+    output:
+        screened="results/screen/screened.csv",
+        survivors="results/screen/survivors.csv",
+    log:
+        "logs/screen/screen.log",
+    benchmark:
+        "benchmarks/screen/screen.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        screen=config["screen"],
+    conda:
+        "../envs/ml.yaml"
+    script:
+        "../workflow_scripts/screen_samples.py"
+
+
+def _candidate_sources(wildcards):
+    """The survivors table, or the user's CIF files (so that adding one reruns the checkpoint)."""
+    if config["candidates"]["source"] == "cif_dir":
+        return {"cifs": sorted(str(p) for p in Path(config["candidates"]["path"]).glob("*.cif"))}
+    return {"survivors": "results/screen/survivors.csv"}
+
+
+checkpoint candidates:
+    input:
+        unpack(_candidate_sources),
+    output:
+        dir=directory(CANDIDATES_DIR),
+        table=CANDIDATES_TABLE,
+        rejected="results/screen/rejected.csv",
+    log:
+        "logs/screen/candidates.log",
+    benchmark:
+        "benchmarks/screen/candidates.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        # not `only`: restricting the DFT runs must not redo the selection
+        source=config["candidates"]["source"],
+        path=config["candidates"]["path"],
+        max=config["candidates"]["max"],
+    conda:
+        "../envs/ml.yaml"
+    script:
+        "../workflow_scripts/screen_candidates.py"

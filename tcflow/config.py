@@ -1,0 +1,122 @@
+"""Workflow configuration: schema validation (via ``snakemake.utils.validate``) plus the checks a
+schema cannot express (paths that must exist, fractions that must sum to one).
+
+Every failure raises :class:`ConfigError` with one line naming the offending key, e.g.
+``config error: screen.tc_min_K: -1 is less than the minimum of 0``.
+Imports only light modules: this runs at Snakefile parse time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+#: Candidate ids: file stems of user CIFs or sample ids; safe as path components.
+CID_PATTERN = r"[A-Za-z0-9_.-]+"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line that names the key."""
+
+
+def _key_path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _schema_message(error) -> str:
+    """One-line text for a jsonschema ValidationError, naming the key."""
+    if error.validator == "additionalProperties":
+        # jsonschema says "Additional properties are not allowed ('x' was unexpected)".
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        where = _key_path(error)
+        prefix = "" if where == "<top level>" else f"{where}."
+        return "unknown key " + ", ".join(prefix + k for k in extra)
+    msg = error.message.splitlines()[0]
+    return f"{_key_path(error)}: {msg}"
+
+
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def fill_defaults(instance: dict, schema: dict, base: Path) -> None:
+    """Set missing keys to their schema ``default`` (deep-copied), recursing into objects and
+    following relative-file ``$ref`` (snakemake's default filling does not cross ``$ref``)."""
+    import copy
+
+    for key, sub in schema.get("properties", {}).items():
+        target = sub
+        if "$ref" in sub:
+            target = _load_yaml(base / sub["$ref"])
+        if key not in instance and ("default" in sub or "default" in target):
+            instance[key] = copy.deepcopy(sub["default"] if "default" in sub else target["default"])
+        if isinstance(instance.get(key), dict):
+            fill_defaults(instance[key], target, base)
+
+
+def validate_schema(config: dict, schema_path: str | os.PathLike) -> dict:
+    """Validate ``config`` in place against the JSON schema and fill in defaults.
+
+    Validation is ``snakemake.utils.validate`` (relative ``$ref`` between the per-section schema
+    files); defaults are filled by :func:`fill_defaults`, then validated once more.
+    """
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schema_path = Path(schema_path).resolve()
+    for fill in (False, True):
+        if fill:
+            fill_defaults(config, _load_yaml(schema_path), schema_path.parent)
+        try:
+            validate(config, os.fspath(schema_path))
+        except WorkflowError as exc:
+            cause = exc.__context__  # snakemake raises WorkflowError while handling ValidationError
+            if not isinstance(cause, jsonschema.ValidationError):
+                raise ConfigError(f"config error: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"config error: {_schema_message(cause)}") from None
+    return config
+
+
+def _check_paths(config: dict) -> None:
+    """Checks beyond the schema; paths are relative to the working directory."""
+    data = config["data"]
+    fr = data["split_fractions"]
+    if not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
+        raise ConfigError(f"config error: data.split_fractions: {fr} must sum to 1")
+    mirror = Path(data["mirror"])
+    if data["source"] == "mirror" and not (mirror / "data" / "jarvis_supercon").is_dir():
+        raise ConfigError(
+            f"config error: data.mirror: {mirror}/data/jarvis_supercon not found (data.source is 'mirror')"
+        )
+    cand = config["candidates"]
+    if cand["source"] == "cif_dir":
+        if not cand["path"]:
+            raise ConfigError("config error: candidates.path: required when candidates.source is 'cif_dir'")
+        p = Path(cand["path"])
+        if not p.is_dir():
+            raise ConfigError(f"config error: candidates.path: directory {p} not found")
+        if not any(p.glob("*.cif")):
+            raise ConfigError(f"config error: candidates.path: no *.cif files in {p}")
+
+
+def check_config(config: dict, schema_path: str | os.PathLike) -> dict:
+    """Validate the schema (defaults filled in place), then the cross-key and path checks."""
+    validate_schema(config, schema_path)
+    _check_paths(config)
+    return config
+
+
+def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file and check it (for scripts and tests outside Snakemake)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh) or {}
+    return check_config(config, schema_path)

@@ -1,0 +1,178 @@
+"""Parsers of Quantum ESPRESSO outputs, and classification of a run from its text.
+
+A run is never judged by its exit code alone: :func:`classify` reads the output and returns
+``(code, message)`` where ``code`` is ``"ok"`` (``JOB DONE`` and no error) or one of
+:data:`ERROR_CODES`. Energies: eV unless named; frequencies: THz / cm^-1 as named.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+HARTREE_EV = 27.211386245988
+THZ_TO_CM1 = 33.35640951981521
+#: text pattern -> error code, checked in this order (the first match names the failure)
+ERROR_PATTERNS = (
+    (r"Maximum CPU time exceeded|Program stopped by user request", "walltime"),
+    (r"convergence NOT achieved", "scf_not_converged"),
+    (r"No convergence has been achieved", "ph_not_converged"),
+    (r"The maximum number of steps has been reached", "relax_not_converged"),
+    (r"history already reset at previous step: stopping", "relax_failed"),
+)
+#: error-block message pattern -> code (these words also occur in normal output, e.g. timing lines)
+BLOCK_PATTERNS = (
+    (r"FFT grid|fractional translation|wrong representation|symmetr", "symmetry"),
+    (r"cholesky|not positive definite|diaghg|eigenvectors failed", "diagonalization"),
+)
+ERROR_CODES = tuple(c for _, c in ERROR_PATTERNS + BLOCK_PATTERNS) + ("qe_error", "interrupted")
+
+
+def error_block(text: str) -> str | None:
+    """The message of QE's ``%%%%`` error block (``Error in routine X (n): message``), if any."""
+    m = re.search(r"%{10,}\s*\n\s*Error in routine\s+(\S+)\s*\((-?\d+)\):\s*\n\s*(.*?)\s*\n\s*%{10,}", text, re.S)
+    if not m:
+        return None
+    return f"{m.group(1)}: {' '.join(m.group(3).split())}"
+
+
+def classify(text: str) -> tuple[str, str]:
+    """``("ok", "")`` for a finished, error-free run, else ``(code, one-line reason)``."""
+    block = error_block(text)
+    for pattern, code in ERROR_PATTERNS:
+        m = re.search(pattern, text)
+        if m:
+            return code, block or m.group(0)
+    if block:
+        for pattern, code in BLOCK_PATTERNS:
+            if re.search(pattern, block, re.I):
+                return code, block
+        return "qe_error", block
+    if "JOB DONE" in text:
+        return "ok", ""
+    return "interrupted", "no JOB DONE (killed or crashed)"
+
+
+def wall_seconds(text: str) -> float | None:
+    """Total wall time (s) from the last ``PWSCF/PHONON/... : ... WALL`` summary line."""
+    hits = re.findall(r"^\s*[A-Z2]+\s*:\s*(.*?)\s+CPU\s+(.*?)\s+WALL\s*$", text, re.M)
+    if not hits:
+        return None
+    return _qe_time(hits[-1][1])
+
+
+def _qe_time(s: str) -> float:
+    # QE prints "1.61s", "1m23.45s" or "1h 2m"
+    total = 0.0
+    for value, unit in re.findall(r"([\d.]+)\s*([hms])", s):
+        total += float(value) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return total
+
+
+def qe_version(text: str) -> str | None:
+    m = re.search(r"Program \S+ v\.(\S+)", text)
+    return m.group(1) if m else None
+
+
+def parse_pw(text: str) -> dict[str, Any]:
+    """Scalars of a pw.x output: energy (Ry), Fermi energy (eV), symmetry count, scf steps, wall (s)."""
+    out: dict[str, Any] = {"qe_version": qe_version(text), "qe_wall_s": wall_seconds(text)}
+    e = re.findall(r"^!\s+total energy\s+=\s+(-?[\d.]+) Ry", text, re.M)
+    out["total_energy_ry"] = float(e[-1]) if e else None
+    f = re.findall(r"the Fermi energy is\s+(-?[\d.]+) ev", text)
+    out["fermi_energy_eV"] = float(f[-1]) if f else None
+    s = re.search(r"(\d+) Sym\. Ops\.", text) or re.search(r"No symmetry found", text)
+    out["n_sym_ops"] = int(s.group(1)) if s and s.groups() else (1 if s else None)
+    it = re.findall(r"convergence has been achieved in\s+(\d+) iterations", text)
+    out["scf_iterations"] = int(it[-1]) if it else None
+    return out
+
+
+def band_gap_from_xml(xml_path: str | Path) -> dict[str, Any]:
+    """Band-resolved metallicity from pw.x's ``<prefix>.xml``: a band crossing E_F makes a metal.
+
+    Returns ``{"fermi_energy_eV", "gap_eV", "n_crossing_bands"}``; ``gap_eV`` is 0 when any band
+    crosses E_F, else (lowest band minimum above E_F) - (highest band maximum below E_F).
+    """
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(xml_path).getroot()
+    bs = root.find(".//output/band_structure")
+    ef_node = bs.find("fermi_energy")
+    if ef_node is None:
+        ef_node = bs.find("highestOccupiedLevel")
+    ef = float(ef_node.text) * HARTREE_EV
+    bands: list[list[float]] = []
+    for ks in bs.findall("ks_energies"):
+        ev = [float(x) * HARTREE_EV for x in ks.find("eigenvalues").text.split()]
+        bands.append(ev)
+    nb = min(len(b) for b in bands)
+    crossing, below, above = 0, -math.inf, math.inf
+    for ib in range(nb):
+        lo, hi = min(b[ib] for b in bands), max(b[ib] for b in bands)
+        if lo < ef < hi:
+            crossing += 1
+        elif hi <= ef:
+            below = max(below, hi)
+        else:
+            above = min(above, lo)
+    gap = 0.0 if crossing else (above - below if math.isfinite(above) and math.isfinite(below) else 0.0)
+    return {"fermi_energy_eV": ef, "gap_eV": gap, "n_crossing_bands": crossing}
+
+
+def parse_dyn0(path: str | Path) -> dict[str, Any]:
+    """``<fildyn>0``: q-grid, number of irreducible q and their coordinates (2π/alat, Cartesian)."""
+    lines = Path(path).read_text().split("\n")
+    grid = [int(x) for x in lines[0].split()]
+    nq = int(lines[1].split()[0])
+    qs = [[float(x) for x in lines[2 + i].split()[:3]] for i in range(nq)]
+    return {"qgrid": grid, "n_irr_q": nq, "qpoints": qs}
+
+
+def dyn_star_size(path: str | Path) -> int:
+    """Number of q-points in the star written to one dynamical-matrix file."""
+    return len(re.findall(r"Dynamical\s+Matrix in cartesian axes", Path(path).read_text()))
+
+
+def dyn_frequencies_cm1(path: str | Path) -> list[float]:
+    """Mode frequencies (cm^-1) of the diagonalised block of one dynamical-matrix file."""
+    pat = r"freq \(\s*\d+\) =\s*(-?[\d.]+) \[THz\] =\s*(-?[\d.]+) \[cm-1\]"
+    return [float(cm) for _, cm in re.findall(pat, Path(path).read_text())]
+
+
+def parse_matdyn_freq(path: str | Path) -> tuple[list[list[float]], list[list[float]]]:
+    """matdyn.x ``flfrq``: (q-points in 2π/alat, frequencies in cm^-1 per q)."""
+    text = Path(path).read_text()
+    m = re.search(r"nbnd=\s*(\d+),\s*nks=\s*(\d+)", text)
+    nbnd, nks = int(m.group(1)), int(m.group(2))
+    nums = [float(x) for x in text[m.end():].split("/", 1)[1].split()]
+    qs, freqs, step = [], [], 3 + nbnd
+    for i in range(nks):
+        block = nums[i * step:(i + 1) * step]
+        qs.append(block[:3])
+        freqs.append(block[3:])
+    return qs, freqs
+
+
+def parse_matdyn_lambda(path: str | Path) -> list[dict[str, float]]:
+    """matdyn.x ``lambda`` file: per broadening (Ry) lambda, N(E_F) (states/spin/Ry/cell), omega_ln (K)."""
+    rows = re.findall(r"Broadening\s+([\d.]+)\s+lambda\s+([\d.Ee+-]+)\s+dos\(Ef\)\s+([\d.Ee+-]+)\s+"
+                      r"omega_ln \[K\]\s+([\d.Ee+-]+|NaN)", Path(path).read_text())
+    return [{"sigma_ry": float(s), "lambda": float(l), "n_ef": float(n), "omega_log_K": float(w)}
+            for s, l, n, w in rows]
+
+
+def parse_lambda_x(text: str) -> list[dict[str, float]]:
+    """lambda.x stdout: per broadening lambda, omega_log (K), N(E_F), and its Allen-Dynes T_c (K)."""
+    rows = re.findall(r"lambda\s*=\s*([\d.]+)\s*\(\s*([\d.]+)\s*\)\s*<log w>=\s*([\d.]+)\s*K\s*N\(Ef\)=\s*"
+                      r"([\d.]+)\s*at degauss=\s*([\d.]+)", text)
+    tail = text.split("T_c", 1)[1].split("\n")[1:] if "T_c" in text else []
+    tcs = [float(line.split()[2]) for line in tail if len(line.split()) == 3]
+    out = []
+    for i, (lam, lam2, wlog, nef, sig) in enumerate(rows):
+        out.append({"sigma_ry": float(sig), "lambda": float(lam), "lambda_alt": float(lam2),
+                    "omega_log_K": float(wlog), "n_ef": float(nef),
+                    "tc_K_lambda_x": tcs[i] if i < len(tcs) else None})
+    return out

@@ -1,0 +1,118 @@
+"""QE el-ph protocols (``protocols.yaml``): pick a variant, apply per-run overrides, and derive the
+grids (k for vc-relax, dense la2F scf, coarse scf; q for ph.x) and plane-wave cutoffs of one structure.
+
+Units follow the key names: ``_ry`` Rydberg, ``_A`` angstrom, ``_eV``, ``_THz``, ``_cm1``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+PROTOCOLS_FILE = Path(__file__).with_name("protocols.yaml")
+QGRID_RULES = ("smallest_factor", "divisor")
+#: smallest prime treated as "awkward" by bump_prime_kgrid (2 divides everything already)
+SMALLEST_BUMPED_PRIME = 3
+
+
+class ProtocolError(ValueError):
+    """Unknown protocol name, unknown override key or inconsistent value (one line)."""
+
+
+def load_protocols(path: str | Path = PROTOCOLS_FILE) -> dict[str, Any]:
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def protocol_names() -> list[str]:
+    return sorted(load_protocols()["variants"])
+
+
+def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The full key set of protocol ``name`` with ``overrides`` applied.
+
+    Raises :class:`ProtocolError` naming the protocol or the offending override key.
+    """
+    data = load_protocols()
+    if name not in data["variants"]:
+        raise ProtocolError(f"dft.protocol: unknown protocol {name!r} (known: {', '.join(sorted(data['variants']))})")
+    proto = dict(data["defaults"])
+    proto.update(data["variants"][name] or {})
+    for key, value in (overrides or {}).items():
+        if key not in proto:
+            raise ProtocolError(f"dft.overrides.{key}: not a protocol key")
+        proto[key] = value
+    if proto["qgrid_rule"] not in QGRID_RULES:
+        raise ProtocolError(f"dft.overrides.qgrid_rule: {proto['qgrid_rule']!r} not one of {QGRID_RULES}")
+    for key in ("kgrid", "qgrid", "matdyn_nk"):
+        v = proto[key]
+        if v is not None and (len(v) != 3 or any(int(n) < 1 for n in v)):
+            raise ProtocolError(f"dft.overrides.{key}: need three positive integers, got {v!r}")
+    proto["name"] = name
+    return proto
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % d for d in range(2, int(math.isqrt(n)) + 1))
+
+
+def smallest_factor(n: int) -> int:
+    """Smallest divisor > 1 of ``n`` (1 for n = 1)."""
+    if n <= 1:
+        return 1
+    return next(d for d in range(2, n + 1) if n % d == 0)
+
+
+def kgrid_from_length(lattice_lengths_A: Sequence[float], length_A: float) -> list[int]:
+    """k-grid from a JARVIS-style k-point length: n_i = max(1, round(L / |a_i|))."""
+    return [max(1, int(round(length_A / a))) for a in lattice_lengths_A]
+
+
+def derive_grids(proto: Mapping[str, Any], lattice_lengths_A: Sequence[float]) -> dict[str, list[int]]:
+    """k- and q-grids for a cell with the given lattice vector lengths (Å).
+
+    Returns ``{"k_dense", "k_scf", "k_relax", "q"}``: ``k_dense`` (la2F scf) is a multiple of
+    ``k_scf`` (scf_kgrid_divisor), and ``k_scf`` a multiple of ``q``.
+    """
+    if proto["kgrid"] is not None:
+        dense = [int(n) for n in proto["kgrid"]]
+    else:
+        dense = kgrid_from_length(lattice_lengths_A, float(proto["kpoint_length_A"]))
+    if proto["bump_prime_kgrid"]:
+        dense = [n + 1 if n >= SMALLEST_BUMPED_PRIME and _is_prime(n) else n for n in dense]
+    div = int(proto["scf_kgrid_divisor"])
+    if div < 1:
+        raise ProtocolError(f"dft.overrides.scf_kgrid_divisor: must be >= 1, got {div}")
+    coarse = [max(1, math.ceil(n / div)) for n in dense]
+    if proto["qgrid"] is not None:
+        q = [int(n) for n in proto["qgrid"]]
+    elif proto["qgrid_rule"] == "smallest_factor":
+        q = [smallest_factor(n) for n in coarse]
+    else:
+        q = [max(1, int(round(n / int(proto["qgrid_divisor"])))) for n in coarse]
+    coarse = [math.ceil(c / qi) * qi for c, qi in zip(coarse, q)]  # commensurate with q
+    dense = [c * div for c in coarse]
+    rdiv = int(proto["relax_kgrid_divisor"])
+    relax = [max(1, math.ceil(n / rdiv)) for n in dense]
+    return {"k_dense": dense, "k_scf": coarse, "k_relax": relax, "q": q}
+
+
+def derive_cutoffs(proto: Mapping[str, Any], elements: Sequence[str],
+                   family: Mapping[str, Mapping[str, Any]] | None) -> dict[str, float]:
+    """Plane-wave cutoffs (Ry): the protocol's, or the max over ``elements`` of the family JSON's
+    recommended ``ecutwfc_ry`` / ``ecutrho_ry``."""
+    wfc, rho = proto["ecutwfc_ry"], proto["ecutrho_ry"]
+    if wfc is None or rho is None:
+        if wfc is None and not family:
+            raise ProtocolError("dft: ecutwfc_ry is null and the pseudopotential directory has no family JSON with cutoffs")
+        fam_wfc = max(float(family[e]["ecutwfc_ry"]) for e in elements) if family else None
+        fam_rho = max(float(family[e]["ecutrho_ry"]) for e in elements) if family else None
+        if wfc is None:
+            wfc = fam_wfc
+            rho = rho if rho is not None else fam_rho
+        elif rho is None:
+            rho = fam_rho if fam_rho is not None and proto["ecutwfc_ry"] is None else 4.0 * float(wfc)
+    return {"ecutwfc_ry": float(wfc), "ecutrho_ry": float(rho)}

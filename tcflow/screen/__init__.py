@@ -1,0 +1,1 @@
+"""Screen stage: which generated samples go on to DFT, and the candidate set itself."""

@@ -1,0 +1,98 @@
+"""Protocols, grids, cutoffs, pseudopotential resolution and input-file regression."""
+
+from pathlib import Path
+
+import pytest
+
+from tcflow.dft import inputs as qi
+from tcflow.dft.protocol import ProtocolError, derive_cutoffs, derive_grids, get_protocol, smallest_factor
+from tcflow.dft.pseudos import MissingPseudopotential, load_family, resolve_pseudos
+from workflow_helpers import SHARED
+
+SSSP = SHARED / "pseudo" / "sssp_pbesol_efficiency_1.3.0"
+AL_REF = SHARED / "reference" / "qe_test_suite_ph_metal_al"
+FROZEN = Path(__file__).parent / "fixtures" / "inputs"
+
+
+def test_variants_and_overrides():
+    j = get_protocol("jarvis")
+    assert (j["ecutwfc_ry"], j["ecutrho_ry"], j["degauss_ry"], j["smearing"]) == (45.0, 250.0, 0.01, "mp")
+    assert j["el_ph_sigma_ry"] == 0.005 and j["mustar"] == 0.1
+    f = get_protocol("fast", {"relax": False, "kgrid": [8, 8, 8]})
+    assert f["relax"] is False and f["kgrid"] == [8, 8, 8]
+    with pytest.raises(ProtocolError, match="dft.overrides.ecutwfc: not a protocol key"):
+        get_protocol("fast", {"ecutwfc": 30})
+    with pytest.raises(ProtocolError, match="unknown protocol 'nope'"):
+        get_protocol("nope")
+    with pytest.raises(ProtocolError, match="kgrid"):
+        get_protocol("fast", {"kgrid": [8, 8]})
+
+
+def test_jarvis_grids_for_bcc_nb():
+    a_prim = 2.86  # Å, bcc Nb primitive vector length
+    g = derive_grids(get_protocol("jarvis"), [a_prim] * 3)
+    assert g["k_dense"] == [14, 14, 14] and g["q"] == [2, 2, 2] and g["k_scf"] == [14, 14, 14]
+
+
+def test_prime_kgrid_bumped_and_q_commensurate():
+    g = derive_grids(get_protocol("jarvis", {"kpoint_length_A": 13.0}), [1.0, 1.0, 1.0])
+    assert g["k_dense"] == [14, 14, 14]  # 13 is prime -> 14
+    g = derive_grids(get_protocol("sssp", {"kgrid": [16, 16, 12]}), [3.0] * 3)
+    assert g["k_scf"] == [8, 8, 6] and g["k_dense"] == [16, 16, 12] and g["q"] == [2, 2, 2]
+    for k, q in zip(g["k_scf"], g["q"]):
+        assert k % q == 0
+    assert smallest_factor(9) == 3 and smallest_factor(1) == 1
+
+
+def test_sssp_cutoffs_are_max_over_elements():
+    fam = load_family(SSSP)
+    c = derive_cutoffs(get_protocol("sssp"), ["Nb", "Si"], fam)
+    assert c == {"ecutwfc_ry": max(fam["Nb"]["ecutwfc_ry"], fam["Si"]["ecutwfc_ry"]),
+                 "ecutrho_ry": max(fam["Nb"]["ecutrho_ry"], fam["Si"]["ecutrho_ry"])}
+    with pytest.raises(ProtocolError, match="no family JSON"):
+        derive_cutoffs(get_protocol("sssp"), ["Al"], {})
+
+
+def test_pseudopotentials_map_and_missing_element():
+    assert resolve_pseudos(["Nb"], SSSP)["Nb"] == load_family(SSSP)["Nb"]["filename"]
+    assert resolve_pseudos(["Al"], AL_REF, {"Al": "Al.pz-vbc.UPF"}) == {"Al": "Al.pz-vbc.UPF"}
+    with pytest.raises(MissingPseudopotential, match="no pseudopotential for Au") as err:
+        resolve_pseudos(["Al", "Au"], AL_REF, {"Al": "Al.pz-vbc.UPF"})
+    assert err.value.element == "Au"
+    with pytest.raises(MissingPseudopotential, match="Al"):
+        resolve_pseudos(["Al"], AL_REF, {"Al": "missing.UPF"})
+
+
+def _al():
+    from pymatgen.core import Lattice, Structure
+
+    h = 7.5 * 0.529177210903 / 2
+    return Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), ["Al"], [[0, 0, 0]])
+
+
+def generated_inputs() -> dict[str, str]:
+    s, p = _al(), get_protocol("fast", {"relax": False})
+    cut = {"ecutwfc_ry": 15.0, "ecutrho_ry": 60.0}
+    return {
+        "scf_fit.in": qi.pw_input(s, calculation="scf", proto=p, cutoffs=cut, kgrid=[16, 16, 16],
+                                  pseudo_dir="/pseudo", pseudos={"Al": "Al.pz-vbc.UPF"}, la2f=True),
+        "relax.in": qi.pw_input(s, calculation="vc-relax", proto=p, cutoffs=cut, kgrid=[8, 8, 8],
+                                pseudo_dir="/pseudo", pseudos={"Al": "Al.pz-vbc.UPF"}, max_seconds=100.0),
+        "ph_q3.in": qi.ph_input(s, proto=p, qgrid=[4, 4, 4], start_q=3, last_q=3, recover=True),
+        "ph_init.in": qi.ph_input(s, proto=p, qgrid=[4, 4, 4], start_q=1, last_q=1, patterns_only=True),
+        "q2r.in": qi.q2r_input(p),
+        "matdyn.in": qi.matdyn_input(s, p),
+        "lambda.in": qi.lambda_input([[0, 0, 0], [0.5, 0.5, 0.5]], [1, 4], emax_THz=10.0, degauss_THz=0.12,
+                                     mustar=0.1),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(generated_inputs()))
+def test_generated_inputs_match_frozen(name):
+    assert generated_inputs()[name] == (FROZEN / name).read_text()
+
+
+if __name__ == "__main__":  # refresh the frozen inputs after an intended change
+    FROZEN.mkdir(exist_ok=True)
+    for n, t in generated_inputs().items():
+        (FROZEN / n).write_text(t)

@@ -1,0 +1,82 @@
+"""Config validation: the schema fills defaults, and bad configs fail with the key named."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from workflow_helpers import REPO, run_snakemake
+from tcflow.config import ConfigError, check_config, validate_schema
+
+SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
+
+
+def test_defaults_filled_across_refs():
+    cfg = validate_schema({}, SCHEMA)
+    assert cfg["seed"] == 0
+    assert cfg["data"]["split_fractions"] == [0.8, 0.1, 0.1]
+    assert cfg["data"]["max_train"] is None
+    assert cfg["screen"]["tc_min_K"] == 5.0
+    assert cfg["candidates"]["source"] == "generate"
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(name):
+    cfg = yaml.safe_load((REPO / "config" / name).read_text())
+    validate_schema(cfg, SCHEMA)
+
+
+def test_paper_config_has_the_papers_thresholds():
+    cfg = validate_schema(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), SCHEMA)
+    assert cfg["screen"]["tc_min_K"] == 5.0
+    assert cfg["screen"]["eform_max_eV_atom"] == 0.0
+    assert cfg["screen"]["gap_max_eV"] == 0.05
+    assert cfg["data"]["max_train"] is None
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        ({"seed": "one"}, "config error: seed: 'one' is not of type 'integer'"),
+        ({"colour": "red"}, "config error: unknown key colour"),
+        ({"screen": {"tc_min_K": -1}}, "config error: screen.tc_min_K: -1 is less than the minimum of 0"),
+        ({"screen": {"gap_max_eV": -0.1}}, "config error: screen.gap_max_eV"),
+        ({"screen": {"tcmin": 5}}, "config error: unknown key screen.tcmin"),
+        ({"candidates": {"only": ["bad id"]}}, "config error: candidates.only.0"),
+        ({"data": {"split_fractions": [0.5, 0.2, 0.2]}}, "config error: data.split_fractions"),
+    ],
+)
+def test_invalid_values_name_the_key(cfg, message):
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, SCHEMA)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_paths_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"^config error: data.mirror: .*not found"):
+        check_config({"data": {"mirror": str(tmp_path / "nowhere"), "source": "mirror"}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"^config error: candidates.path: required"):
+        check_config({"candidates": {"source": "cif_dir"}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"^config error: candidates.path: directory .* not found"):
+        check_config({"candidates": {"source": "cif_dir", "path": str(tmp_path / "none")}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"^config error: candidates.path: no \*.cif"):
+        check_config({"candidates": {"source": "cif_dir", "path": str(tmp_path)}}, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "cfg, key",
+    [
+        ({"seed": "one"}, "seed"),
+        ({"unknown_section": {}}, "unknown_section"),
+        ({"screen": {"tc_min_K": -5}}, "screen.tc_min_K"),
+        ({"data": {"source": "mirror", "mirror": "/nonexistent/mirror"}}, "data.mirror"),
+    ],
+)
+def test_snakemake_exits_nonzero_naming_the_key(tmp_path, cfg, key):
+    """Through the real CLI: wrong type, unknown key, negative threshold, missing data path."""
+    cfg = {"data": {}, **cfg}
+    proc = run_snakemake(tmp_path, cfg, "-n", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"config error: {'unknown key ' if key == 'unknown_section' else ''}{key}" in out

@@ -1,0 +1,81 @@
+"""Interrupt a real run in the middle and run again: finished outputs are not recomputed.
+
+Small end-to-end workflow in cif_dir mode (fcc Al, QE's test-suite pseudopotential, coarse
+grids): data -> candidates -> the DFT chain -> aggregate -> report. Snakemake is interrupted with
+SIGINT (Ctrl-C) while the DFT chain runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from workflow_helpers import REPO, SHARED, SNAKEMAKE, run_snakemake, write_config
+
+AL_REF = SHARED / "reference" / "qe_test_suite_ph_metal_al"
+BOHR_A = 0.529177210903
+#: a cheap version of QE's fcc-Al el-ph case (seconds per step on 2 cores)
+CHEAP_AL = {
+    "relax": False, "ecutwfc_ry": 15.0, "ecutrho_ry": 60.0, "smearing": "mv", "degauss_ry": 0.05,
+    "kgrid": [8, 8, 8], "scf_kgrid_divisor": 2, "qgrid": [2, 2, 2],
+}
+
+pytestmark = pytest.mark.qe
+
+if os.geteuid() == 0:  # Open MPI refuses root without these
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+
+
+def _finished(workdir: Path) -> dict[str, float]:
+    """mtime of every regular file under results/ (the outputs that exist now)."""
+    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
+            for p in (workdir / "results").rglob("*") if p.is_file()}
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    Structure(Lattice.cubic(7.5 * BOHR_A), ["Al"] * 4,
+              [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(filename=str(cifs / "Al.cif"))
+    cfg = {"candidates": {"source": "cif_dir", "path": str(cifs)},
+           "dft": {"protocol": "fast", "pseudo_dir": str(AL_REF), "pseudo_map": {"Al": "Al.pz-vbc.UPF"},
+                   "overrides": CHEAP_AL}}
+    configfile = write_config(tmp_path, cfg)
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(configfile), "--cores", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    # wait until the DFT chain is past its first step, then press Ctrl-C
+    marker = tmp_path / "results" / "dft" / "Al"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = [p for p in marker.glob("*") if p.is_dir()] if marker.is_dir() else []
+        if len(done) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, f"run ended before it could be interrupted:\n{proc.stdout.read()}"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert not (tmp_path / "results" / "report" / "report.md").exists(), out
+    before = _finished(tmp_path)
+    assert "results/data/manifest.json" in before and "results/screen/candidates.csv" in before
+
+    # the dry run of the resumed workflow plans only what is not finished
+    plan = run_snakemake(tmp_path, None, "-n", "--quiet", "rules", configfile=configfile).stdout
+    for rule in ("fetch_data", "prepare_data", "candidates"):
+        assert f"\n{rule} " not in plan, plan
+
+    run_snakemake(tmp_path, None, "--cores", "2", configfile=configfile)
+    after = _finished(tmp_path)
+    assert (tmp_path / "results" / "report" / "report.md").is_file()
+    assert (tmp_path / "results" / "dft" / "Al" / "tc.json").is_file()
+    changed = [p for p, t in before.items() if after.get(p) != t]
+    assert not changed, f"finished outputs were recomputed: {changed}"

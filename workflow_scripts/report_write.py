@@ -1,0 +1,10 @@
+"""Rule report: report.md and the collated versions file."""
+from tcflow.analysis.report import collate_versions, write_report
+from tcflow.scriptlog import rule_logging
+
+with rule_logging(snakemake.log[0], "report") as log:
+    inp = snakemake.input
+    collate_versions("results", snakemake.output.versions)
+    write_report(snakemake.output.md, inp.summary, inp.manifest, inp.rejected, snakemake.config,
+                 screened_csv=inp.get("screened"), metrics_json=inp.get("metrics"))
+    log.info("report written to %s", snakemake.output.md)
