@@ -3,12 +3,14 @@
 #        -> per-candidate Quantum ESPRESSO el-ph chain -> aggregate -> report
 # Run:   snakemake --cores 2                      (embedded default, config/config.yaml)
 #        snakemake --profile profiles/slurm --configfile config/paper.yaml
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"

@@ -43,6 +43,7 @@ def main() -> None:
     (wd / "cifs" / "Nb.cif").write_text(row["cif"])
     pseudo = SHARED / "pseudo" / "sssp_pbesol_efficiency_1.3.0"
     (wd / "config.yaml").write_text(
+        f"data: {{mirror: {SHARED}}}\n"
         f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
         f"dft: {{protocol: {args.protocol}, pseudo_dir: {pseudo}}}\n")
     t0 = time.time()

@@ -6,6 +6,11 @@
 # logic lives in tcflow.dft.steps, glue in workflow_scripts/dft_step.py. No heavy imports here.
 import json
 
+from tcflow.dft.protocol import get_protocol  # light (yaml only)
+
+# fail at parse time, in one line naming the key, on an unknown protocol or override key
+get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])
+
 DFT_DIR = "results/dft/{cid}"
 DFT_LOG = "logs/dft/{cid}"
 DFT_BENCH = "benchmarks/dft/{cid}"
@@ -21,7 +26,7 @@ wildcard_constraints:
 
 def _dft_structure_inputs(wildcards):
     """The candidate CIF, plus the default pseudopotential directory unless dft.pseudo_dir is set."""
-    inputs = {"cif": get_candidate_cif(wildcards)}
+    inputs = candidate_input(wildcards)
     if not config["dft"]["pseudo_dir"]:
         inputs["pseudo"] = PSEUDO_DIR
     return inputs

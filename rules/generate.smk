@@ -5,6 +5,11 @@ GEN = config["generate"]
 GEN_MODEL_DIR = "results/generate/model"
 # GPU jobs only when the device is forced to cuda; cluster profiles set gpu per rule.
 GEN_GPU = 1 if GEN["device"] == "cuda" else 0
+# Each rule gets only the keys it depends on, so that e.g. a new Langevin setting reruns the
+# sampling but never retrains the (protected) model.
+GEN_TRAIN = {k: GEN[k] for k in ("device", "model", "train")}
+GEN_SAMPLE = {k: GEN[k] for k in ("device", "sample", "optimise", "langevin")}
+GEN_METRICS = {k: GEN[k] for k in ("metrics", "langevin")}
 
 
 rule train_cdvae:
@@ -28,7 +33,7 @@ rule train_cdvae:
         runtime=720,
         gpu=GEN_GPU,
     params:
-        generate=GEN,
+        generate=GEN_TRAIN,
         seed=config["seed"],
     conda:
         "../envs/ml.yaml"
@@ -52,7 +57,7 @@ rule sample_cdvae:
         runtime=240,
         gpu=GEN_GPU,
     params:
-        generate=GEN,
+        generate=GEN_SAMPLE,
         seed=config["seed"],
     conda:
         "../envs/ml.yaml"
@@ -95,7 +100,7 @@ rule generate_metrics:
         mem_mb=8000,
         runtime=60,
     params:
-        generate=GEN,
+        generate=GEN_METRICS,
         seed=config["seed"],
     conda:
         "../envs/ml.yaml"

@@ -36,13 +36,15 @@ def allen_dynes_tc(lam: float, omega_log_K: float, mustar: float = 0.1) -> float
     return 0.0 if x is None else omega_log_K / ALLEN_DYNES_PREFACTOR * math.exp(x)
 
 
-def choose_broadening(lambdas: Sequence[float], tol: float) -> tuple[int, bool]:
+def choose_broadening(lambdas: Sequence[float | None], tol: float) -> tuple[int, bool]:
     """Index of the reported broadening: the first i with |λ_{i+1} - λ_i| ≤ tol·λ_i.
 
     Returns ``(index, converged)``; when no pair agrees, the last broadening with ``False``.
+    ``None`` entries (values QE printed as NaN) never count as converged.
     """
     for i in range(len(lambdas) - 1):
-        if lambdas[i] > 0 and abs(lambdas[i + 1] - lambdas[i]) <= tol * lambdas[i]:
+        a, b = lambdas[i], lambdas[i + 1]
+        if a is not None and b is not None and a > 0 and abs(b - a) <= tol * a:
             return i, True
     return len(lambdas) - 1, False
 
@@ -51,6 +53,7 @@ def tc_table(rows: Sequence[Mapping[str, Any]], mustar: float) -> list[dict[str,
     """Add ``tc_K`` (Allen-Dynes) to each row holding ``lambda`` and ``omega_log_K``."""
     out = []
     for r in rows:
-        ok = r["lambda"] is not None and r["omega_log_K"] is not None and math.isfinite(r["omega_log_K"])
+        ok = (r["lambda"] is not None and r["omega_log_K"] is not None and math.isfinite(r["omega_log_K"])
+              and math.isfinite(r["lambda"]))
         out.append({**r, "tc_K": allen_dynes_tc(r["lambda"], r["omega_log_K"], mustar) if ok else None})
     return out

@@ -164,15 +164,23 @@ def parse_matdyn_lambda(path: str | Path) -> list[dict[str, float]]:
             for s, l, n, w in rows]
 
 
-def parse_lambda_x(text: str) -> list[dict[str, float]]:
-    """lambda.x stdout: per broadening lambda, omega_log (K), N(E_F), and its Allen-Dynes T_c (K)."""
-    rows = re.findall(r"lambda\s*=\s*([\d.]+)\s*\(\s*([\d.]+)\s*\)\s*<log w>=\s*([\d.]+)\s*K\s*N\(Ef\)=\s*"
-                      r"([\d.]+)\s*at degauss=\s*([\d.]+)", text)
+def _num(x: str) -> float | None:
+    """A number QE printed; None for NaN (lambda.x prints NaN when a Γ acoustic mode is not > 0)."""
+    v = float(x)
+    return None if math.isnan(v) else v
+
+
+def parse_lambda_x(text: str) -> list[dict[str, float | None]]:
+    """lambda.x stdout: per broadening lambda, omega_log (K), N(E_F), and its Allen-Dynes T_c (K).
+    Values lambda.x printed as NaN become None."""
+    num = r"([-\d.Ee+]+|NaN)"
+    rows = re.findall(rf"lambda\s*=\s*{num}\s*\(\s*{num}\s*\)\s*<log w>=\s*{num}\s*K\s*N\(Ef\)=\s*"
+                      rf"{num}\s*at degauss=\s*([\d.]+)", text)
     tail = text.split("T_c", 1)[1].split("\n")[1:] if "T_c" in text else []
-    tcs = [float(line.split()[2]) for line in tail if len(line.split()) == 3]
+    tcs = [_num(line.split()[2]) for line in tail if len(line.split()) == 3]
     out = []
     for i, (lam, lam2, wlog, nef, sig) in enumerate(rows):
-        out.append({"sigma_ry": float(sig), "lambda": float(lam), "lambda_alt": float(lam2),
-                    "omega_log_K": float(wlog), "n_ef": float(nef),
+        out.append({"sigma_ry": float(sig), "lambda": _num(lam), "lambda_alt": _num(lam2),
+                    "omega_log_K": _num(wlog), "n_ef": _num(nef),
                     "tc_K_lambda_x": tcs[i] if i < len(tcs) else None})
     return out

@@ -275,6 +275,22 @@ def _ph_products(work: Path, iq: int) -> list[Path]:
     return [work / f"{qi.FILDYN}{iq}", *elph]
 
 
+def repair_elph_recover_files(phsave: Path) -> int:
+    """QE 6.7's ph.x writes ``elph.<iq>.<irr>.xml`` without the ``<PARTIAL_EL_PHON>`` element that its
+    own ``recover`` reader looks for, so a resumed el-ph run dies reading them ("tag PARTIAL_EL_PHON
+    not found") and overwrites its recover state. Wrap the data in that element before resuming;
+    returns the number of files repaired."""
+    fixed = 0
+    for path in sorted(phsave.glob("elph.*.xml")):
+        text = path.read_text()
+        if "<PARTIAL_EL_PHON>" in text or "<NUMBER_OF_K>" not in text or "</Root>" not in text:
+            continue
+        i, j = text.index("<NUMBER_OF_K>"), text.rindex("</Root>")
+        atomic_write_text(path, text[:i] + "<PARTIAL_EL_PHON>\n" + text[i:j] + "</PARTIAL_EL_PHON>\n" + text[j:])
+        fixed += 1
+    return fixed
+
+
 def step_ph_q(structure_dir, relax_dir, scf_dir, iq: int, outdir, launch: Launch, max_seconds=None) -> dict:
     """ph.x for irreducible q-point ``iq`` alone, in its own work directory ``<outdir>.work``
     (not a Snakemake output, so it survives an interrupted job); resumes with ``recover``."""
@@ -292,6 +308,7 @@ def step_ph_q(structure_dir, relax_dir, scf_dir, iq: int, outdir, launch: Launch
         work.mkdir(parents=True, exist_ok=True)
         _copy_outdir(scd / qi.OUTDIR, work / qi.OUTDIR)
     log.info("q-point %d: %s", iq, "resuming from recover data" if recover else "fresh start")
+    repaired = repair_elph_recover_files(work / PHSAVE) if recover else 0
 
     def make(settings: dict) -> str:
         extra = {k: v for k, v in settings.items() if k in ("search_sym",)}
@@ -301,7 +318,8 @@ def step_ph_q(structure_dir, relax_dir, scf_dir, iq: int, outdir, launch: Launch
 
     res = run_with_retries("ph.x", make, work, "ph", launch, {"recover": recover}, ph_handler,
                            int(proto["ph_retries"]))
-    rec = {"iq": iq, "recovered": recover, "wall_s": res.wall_s, "attempts": res.attempts,
+    rec = {"iq": iq, "recovered": recover, "repaired_elph_xml": repaired, "wall_s": res.wall_s,
+           "attempts": res.attempts,
            "qe_version": qo.qe_version(res.output.read_text())}
     _check_resumable(res, f"ph.x q-point {iq}")
     if not res.ok:

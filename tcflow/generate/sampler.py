@@ -27,7 +27,7 @@ class LangevinSettings:
 
     num_levels: int = 50
     steps_per_level: int = 10
-    step_lr: float = 1e-4
+    step_lr: float = 1e-5
     sigma_max_A: float = 10.0
     sigma_min_A: float = 0.01
     update_types: bool = True

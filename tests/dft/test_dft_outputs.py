@@ -63,3 +63,10 @@ def test_matdyn_lambda_file_and_lambda_x_output():
 def test_wall_time_units():
     assert qo._qe_time("1m23.50s") == pytest.approx(83.5)
     assert qo._qe_time("1h 2m") == pytest.approx(3720)
+
+
+def test_lambda_x_nan_omega_log():
+    # bcc Nb, jarvis protocol: a Γ acoustic mode not > 0 makes lambda.x print NaN for <log w> and T_c
+    rows = qo.parse_lambda_x((FIX / "lambda_nan/lambda_nb.out").read_text())
+    assert len(rows) == 10 and rows[1]["lambda"] == 1.357725
+    assert rows[1]["omega_log_K"] is None and rows[1]["tc_K_lambda_x"] is None and rows[1]["lambda_alt"] is None

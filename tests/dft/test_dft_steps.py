@@ -57,3 +57,15 @@ def test_gamma_exclusion_in_stability_check():
     low = steps._min_freq_outside_gamma(s, q, f, 0.1)
     assert 20.0 < low < 200.0  # Al: all modes away from Γ are real and positive
     assert steps._min_freq_outside_gamma(s, q, f, 0.0) == pytest.approx(min(min(x) for x in f))
+
+
+def test_repair_of_qe67_elph_recover_files(tmp_path):
+    # excerpt (first k-point) of an elph.<iq>.<irr>.xml written by QE 6.7 ph.x before a kill
+    shutil.copy(FIX / "recover/elph.8.1.xml", tmp_path / "elph.8.1.xml")
+    assert steps.repair_elph_recover_files(tmp_path) == 1
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(tmp_path / "elph.8.1.xml").getroot()
+    assert root.find("PARTIAL_EL_PHON/NUMBER_OF_K").text.strip() == "87"
+    assert root.find("PARTIAL_EL_PHON/K_POINT.1/PARTIAL_ELPH") is not None
+    assert steps.repair_elph_recover_files(tmp_path) == 0  # idempotent
