@@ -32,10 +32,16 @@ if os.geteuid() == 0:  # Open MPI refuses root without these
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
 
 
+def _is_scratch(rel: Path) -> bool:
+    """Work directories of unfinished steps (`.<step>.partial`, ph.x `<iq>.work` recover data)."""
+    return any(part.startswith(".") or part.endswith(".work") for part in rel.parts)
+
+
 def _finished(workdir: Path) -> dict[str, float]:
-    """mtime of every regular file under results/ (the outputs that exist now)."""
+    """mtime of every finished output file under results/ (scratch excluded)."""
     return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
-            for p in (workdir / "results").rglob("*") if p.is_file()}
+            for p in (workdir / "results").rglob("*")
+            if p.is_file() and not _is_scratch(p.relative_to(workdir))}
 
 
 def test_interrupted_run_resumes_without_recomputing(tmp_path):
@@ -79,3 +85,11 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
     assert (tmp_path / "results" / "dft" / "Al" / "tc.json").is_file()
     changed = [p for p, t in before.items() if after.get(p) != t]
     assert not changed, f"finished outputs were recomputed: {changed}"
+
+    # rerun one step of one candidate: that step and what depends on it, nothing upstream
+    plan = run_snakemake(tmp_path, None, "--forcerun=dft_matdyn", "--quiet=rules", "-n",
+                         "results/dft/Al/tc.json", configfile=configfile).stdout
+    jobs = dict(line.split()[:2] for line in plan.splitlines()
+                if line.split() and line.split()[0].startswith("dft_") and len(line.split()) >= 2)
+    assert "dft_matdyn" in jobs and "dft_tc" in jobs, plan
+    assert not {"dft_structure", "dft_relax", "dft_scf_fit", "dft_scf", "dft_ph", "dft_q2r"} & set(jobs), plan
