@@ -21,6 +21,23 @@ from tcflow.dft.outputs import classify
 log = logging.getLogger(__name__)
 #: codes whose input is read from stdin and that are run serially
 SERIAL_CODES = ("q2r.x", "matdyn.x", "lambda.x")
+#: Open MPI refuses to run as root unless both are set (containers, CI, single-user VMs)
+OMPI_ROOT_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+#: every QE executable prints "Program <NAME> v.<version>" when it starts
+QE_BANNER = "Program "
+
+
+class LaunchError(RuntimeError):
+    """The executable never started (launcher or binary missing, MPI refused): not a QE failure."""
+
+
+def qe_environment(launch: "Launch") -> dict[str, str]:
+    """The child's environment: OMP_NUM_THREADS explicit; Open MPI's root opt-in when root."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(launch.omp_threads))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        for key, value in OMPI_ROOT_ENV.items():
+            env.setdefault(key, value)
+    return env
 
 
 @dataclass
@@ -60,14 +77,21 @@ def run_qe(exe: str, input_text: str, workdir: str | Path, name: str, launch: La
     wd.mkdir(parents=True, exist_ok=True)
     inp, out = wd / f"{name}.in", wd / f"{name}.out"
     inp.write_text(input_text)
-    env = dict(os.environ, OMP_NUM_THREADS=str(launch.omp_threads))
     cmd = launch.command(exe, inp.name)
     log.info("run %s in %s: %s", exe, wd, " ".join(cmd))
     t0 = time.monotonic()
-    with open(inp) as stdin, open(out, "w") as stdout:
-        proc = subprocess.run(cmd, cwd=wd, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, env=env)
+    try:
+        with open(inp) as stdin, open(out, "w") as stdout:
+            proc = subprocess.run(cmd, cwd=wd, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT,
+                                  env=qe_environment(launch))
+    except FileNotFoundError as exc:
+        raise LaunchError(f"{exe}: cannot start {' '.join(cmd)!r} ({exc.strerror}: {exc.filename})") from None
     wall = time.monotonic() - t0
-    code, reason = classify(out.read_text(errors="replace"))
+    text = out.read_text(errors="replace")
+    if proc.returncode != 0 and QE_BANNER not in text:
+        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "no output")
+        raise LaunchError(f"{exe}: {' '.join(cmd)!r} did not start (exit {proc.returncode}): {last}")
+    code, reason = classify(text)
     if code == "ok" and proc.returncode != 0:
         code, reason = "qe_error", f"exit status {proc.returncode} after JOB DONE"
     log.info("%s finished: %s %s (%.1f s, exit %d)", exe, code, reason, wall, proc.returncode)

@@ -1,0 +1,28 @@
+"""The QE runner: a launcher that never starts QE fails loudly (not a recorded QE failure), and
+the child environment is explicit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tcflow.dft.runner import Launch, LaunchError, qe_environment, run_qe
+
+
+def test_missing_launcher_is_a_launch_error(tmp_path):
+    with pytest.raises(LaunchError, match=r"^pw.x: cannot start 'no-such-launcher -n 2 pw.x"):
+        run_qe("pw.x", "&control /\n", tmp_path, "t", Launch(launcher="no-such-launcher -n {tasks}", tasks=2))
+
+
+def test_refusing_launcher_is_a_launch_error(tmp_path):
+    launch = Launch(launcher="sh -c 'echo mpirun refused to start; exit 3'", tasks=2)
+    with pytest.raises(LaunchError, match=r"did not start \(exit 3\): mpirun refused to start$"):
+        run_qe("pw.x", "&control /\n", tmp_path, "t", launch)
+
+
+def test_environment_sets_threads_and_root_opt_in():
+    env = qe_environment(Launch(omp_threads=3))
+    assert env["OMP_NUM_THREADS"] == "3"
+    if os.geteuid() == 0:
+        assert env["OMPI_ALLOW_RUN_AS_ROOT"] == env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
