@@ -8,6 +8,7 @@ SIGINT (Ctrl-C) while the DFT chain runs.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -93,3 +94,11 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
                 if line.split() and line.split()[0].startswith("dft_") and len(line.split()) >= 2)
     assert "dft_matdyn" in jobs and "dft_tc" in jobs, plan
     assert not {"dft_structure", "dft_relax", "dft_scf_fit", "dft_scf", "dft_ph", "dft_q2r"} & set(jobs), plan
+
+
+    # one more structure in the user's directory: only the new candidate's chain is planned
+    shutil.copy2(cifs / "Al.cif", cifs / "Al2.cif")
+    run_snakemake(tmp_path, None, "--cores", "2", "results/candidates", configfile=configfile)
+    plan = run_snakemake(tmp_path, None, "-n", configfile=configfile).stdout
+    assert "output: results/dft/Al2/tc.json" in plan
+    assert "output: results/dft/Al/" not in plan, plan

@@ -69,7 +69,9 @@ def select_candidates(out_dir: str | Path, table_csv: str | Path, rejected_csv: 
             rejected.append({"id": cid, "source": str(src), "reason": str(exc)})
             continue
         with atomic_path(out_dir / f"{cid}.cif") as tmp:
-            shutil.copyfile(src, tmp)
+            # byte-for-byte with the source's mtime: when the checkpoint reruns (one CIF added,
+            # say) an unchanged candidate's input looks unchanged and its DFT chain is not redone
+            shutil.copy2(src, tmp)
         accepted.append({"id": cid, "formula": struct.composition.reduced_formula,
                          "natoms": len(struct), "source": str(src)})
     for path, rows, cols in ((table_csv, accepted, CANDIDATE_COLUMNS),
