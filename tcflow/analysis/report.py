@@ -46,7 +46,10 @@ def write_report(out_md: str | Path, summary_csv: str | Path, manifest_json: str
     """Write ``report.md``; return its text."""
     import pandas as pd
 
-    summary = pd.read_csv(summary_csv) if Path(summary_csv).stat().st_size > 1 else pd.DataFrame()
+    try:
+        summary = pd.read_csv(summary_csv)
+    except pd.errors.EmptyDataError:  # no candidate reached DFT: aggregate wrote no columns
+        summary = pd.DataFrame()
     manifest = read_json(manifest_json)
     rejected = pd.read_csv(rejected_csv)
     tc_min = config["report"]["tc_min_K"]
@@ -75,10 +78,9 @@ def write_report(out_md: str | Path, summary_csv: str | Path, manifest_json: str
         out += ["## Candidates", "", f"User structures from `{config['candidates']['path']}`.", ""]
     out += ["## DFT (Quantum ESPRESSO electron-phonon)", ""]
     if len(summary):
-        counts = summary["status"].value_counts() if "status" in summary.columns else {}
+        counts = summary["status"].value_counts()
         out += ["Status: " + ", ".join(f"{s}: {n}" for s, n in counts.items()) + ".", ""]
-        hits = summary[(summary.get("status") == "ok") & (summary.get("tc_K", 0) >= tc_min)] \
-            if "tc_K" in summary.columns else summary.iloc[0:0]
+        hits = summary[(summary["status"] == "ok") & (summary["tc_K"] >= tc_min)]
         out += [f"{len(hits)} candidate(s) with status ok and Tc ≥ {tc_min} K.", "",
                 "Tc from the Allen–Dynes formula (mu* as in the DFT protocol); full table in "
                 "`results/report/candidates.csv`, per-broadening data in `results/dft/<id>/tc.json`.", "",
