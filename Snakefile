@@ -26,3 +26,17 @@ rule all:
         "results/report/report.md",
         "results/report/candidates.csv",
     default_target: True
+
+
+# Snakemake leaves its 1 s rescheduling timers alive after the last job; without this the process
+# lingers up to a second after every run (see tcflow/smk.py).
+onsuccess:
+    from tcflow.smk import release_rescheduling_timers
+
+    release_rescheduling_timers()
+
+
+onerror:
+    from tcflow.smk import release_rescheduling_timers
+
+    release_rescheduling_timers()

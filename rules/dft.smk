@@ -1,6 +1,7 @@
 # DFT electron-phonon stage (Quantum ESPRESSO), one chain per candidate {cid}:
 #   structure -> relax -> scf_fit (la2F, dense k; insulator gate) -> scf (coarse k)
-#   -> ph_init (checkpoint: irreducible q) -> ph_q/{iq} (one ph.x job per q) -> ph (collect)
+#   -> ph (rule dft_ph_all: one ph.x over all q; dft.q_per_job = 0) or, split, ph_init (checkpoint)
+#      -> ph_q/{chunk} (one ph.x job per q_per_job q-points) -> ph (collect)
 #   -> q2r -> matdyn (a2F, stability gate) -> lambda (lambda.x) -> tc.json
 # Every step writes results/dft/{cid}/<step>/ (inputs, outputs, <step>.json with `status`);
 # logic lives in tcflow.dft.steps, glue in workflow_scripts/dft_step.py. No heavy imports here.
@@ -11,6 +12,8 @@ from tcflow.dft.protocol import get_protocol  # light (yaml only)
 # fail at parse time, in one line naming the key, on an unknown protocol or override key
 get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])
 
+#: ph.x split: 0 = one ph.x job over all q-points; n = one job per block of n irreducible q-points
+Q_PER_JOB = config["dft"]["q_per_job"]
 DFT_DIR = "results/dft/{cid}"
 DFT_LOG = "logs/dft/{cid}"
 DFT_BENCH = "benchmarks/dft/{cid}"
@@ -21,7 +24,7 @@ DFT_PH_RUNTIME_MIN = 720
 
 
 wildcard_constraints:
-    iq=r"\d+",
+    chunk=r"\d+",
 
 
 def _dft_structure_inputs(wildcards):
@@ -120,77 +123,110 @@ rule dft_scf:
         "../workflow_scripts/dft_step.py"
 
 
-checkpoint dft_ph_init:
-    input:
-        structure=f"{DFT_DIR}/structure",
-        relax=f"{DFT_DIR}/relax",
-        scf=f"{DFT_DIR}/scf",
-    output:
-        dir=directory(f"{DFT_DIR}/ph_init"),
-    log:
-        f"{DFT_LOG}/ph_init.log",
-    benchmark:
-        f"{DFT_BENCH}/ph_init.tsv"
-    threads: DFT_MPI_THREADS
-    resources:
-        mem_mb=8000,
-        runtime=DFT_PW_RUNTIME_MIN,
-        tasks=_mpi_tasks,
-    conda:
-        "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+if Q_PER_JOB:  # split: ph_init lists the irreducible q-points, one dft_ph_q job per block of them
+
+    checkpoint dft_ph_init:
+        input:
+            structure=f"{DFT_DIR}/structure",
+            relax=f"{DFT_DIR}/relax",
+            scf=f"{DFT_DIR}/scf",
+        output:
+            dir=directory(f"{DFT_DIR}/ph_init"),
+        log:
+            f"{DFT_LOG}/ph_init.log",
+        benchmark:
+            f"{DFT_BENCH}/ph_init.tsv"
+        threads: DFT_MPI_THREADS
+        resources:
+            mem_mb=8000,
+            runtime=DFT_PW_RUNTIME_MIN,
+            tasks=_mpi_tasks,
+        conda:
+            "../envs/qe.yaml"
+        script:
+            "../workflow_scripts/dft_step.py"
+
+    rule dft_ph_q:
+        input:
+            structure=f"{DFT_DIR}/structure",
+            relax=f"{DFT_DIR}/relax",
+            scf=f"{DFT_DIR}/scf",
+            ph_init=f"{DFT_DIR}/ph_init",
+        output:
+            dir=directory(f"{DFT_DIR}/ph_q/{{chunk}}"),
+        log:
+            f"{DFT_LOG}/ph_q/{{chunk}}.log",
+        benchmark:
+            f"{DFT_BENCH}/ph_q/{{chunk}}.tsv"
+        threads: DFT_MPI_THREADS
+        resources:
+            mem_mb=8000,
+            runtime=DFT_PH_RUNTIME_MIN,
+            tasks=_mpi_tasks,
+        params:
+            q_per_job=Q_PER_JOB,
+        conda:
+            "../envs/qe.yaml"
+        script:
+            "../workflow_scripts/dft_step.py"
+
+    def _ph_q_dirs(wildcards):
+        """One ph_q directory per block of q_per_job irreducible q-points (known after dft_ph_init)."""
+        init_dir = checkpoints.dft_ph_init.get(cid=wildcards.cid).output.dir
+        with open(f"{init_dir}/qpoints.json") as fh:
+            n_irr_q = json.load(fh)["n_irr_q"]
+        n_jobs = -(-n_irr_q // Q_PER_JOB)
+        return [f"results/dft/{wildcards.cid}/ph_q/{chunk}" for chunk in range(1, n_jobs + 1)]
+
+    rule dft_ph:
+        input:
+            ph_init=f"{DFT_DIR}/ph_init",
+            ph_q=_ph_q_dirs,
+        output:
+            dir=directory(f"{DFT_DIR}/ph"),
+        log:
+            f"{DFT_LOG}/ph.log",
+        benchmark:
+            f"{DFT_BENCH}/ph.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/dft_step.py"
+
+else:  # one ph.x run over all irreducible q-points (its own rule name: an MPI job, unlike the collect)
+
+    rule dft_ph_all:
+        input:
+            structure=f"{DFT_DIR}/structure",
+            relax=f"{DFT_DIR}/relax",
+            scf=f"{DFT_DIR}/scf",
+        output:
+            dir=directory(f"{DFT_DIR}/ph"),
+        log:
+            f"{DFT_LOG}/ph.log",
+        benchmark:
+            f"{DFT_BENCH}/ph.tsv"
+        threads: DFT_MPI_THREADS
+        resources:
+            mem_mb=8000,
+            runtime=DFT_PH_RUNTIME_MIN,
+            tasks=_mpi_tasks,
+        conda:
+            "../envs/qe.yaml"
+        script:
+            "../workflow_scripts/dft_step.py"
 
 
-rule dft_ph_q:
-    input:
-        structure=f"{DFT_DIR}/structure",
-        relax=f"{DFT_DIR}/relax",
-        scf=f"{DFT_DIR}/scf",
-        ph_init=f"{DFT_DIR}/ph_init",
-    output:
-        dir=directory(f"{DFT_DIR}/ph_q/{{iq}}"),
-    log:
-        f"{DFT_LOG}/ph_q/{{iq}}.log",
-    benchmark:
-        f"{DFT_BENCH}/ph_q/{{iq}}.tsv"
-    threads: DFT_MPI_THREADS
-    resources:
-        mem_mb=8000,
-        runtime=DFT_PH_RUNTIME_MIN,
-        tasks=_mpi_tasks,
-    conda:
-        "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
-
-
-def _ph_q_dirs(wildcards):
-    """One ph_q directory per irreducible q-point (known after the dft_ph_init checkpoint)."""
-    init_dir = checkpoints.dft_ph_init.get(cid=wildcards.cid).output.dir
-    with open(f"{init_dir}/qpoints.json") as fh:
-        n_irr_q = json.load(fh)["n_irr_q"]
-    return [f"results/dft/{wildcards.cid}/ph_q/{iq}" for iq in range(1, n_irr_q + 1)]
-
-
-rule dft_ph:
-    input:
-        ph_init=f"{DFT_DIR}/ph_init",
-        ph_q=_ph_q_dirs,
-    output:
-        dir=directory(f"{DFT_DIR}/ph"),
-    log:
-        f"{DFT_LOG}/ph.log",
-    benchmark:
-        f"{DFT_BENCH}/ph.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/ml.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+def _dft_tc_inputs(wildcards):
+    """Every step directory of the candidate (ph_init only in the split ph.x mode)."""
+    steps = ["structure", "relax", "scf_fit", "scf", "ph", "q2r", "matdyn", "lambda"]
+    if Q_PER_JOB:
+        steps.insert(4, "ph_init")
+    return {("lambda_" if s == "lambda" else s): f"results/dft/{wildcards.cid}/{s}" for s in steps}
 
 
 rule dft_q2r:
@@ -256,15 +292,7 @@ rule dft_lambda:
 
 rule dft_tc:
     input:
-        structure=f"{DFT_DIR}/structure",
-        relax=f"{DFT_DIR}/relax",
-        scf_fit=f"{DFT_DIR}/scf_fit",
-        scf=f"{DFT_DIR}/scf",
-        ph_init=f"{DFT_DIR}/ph_init",
-        ph=f"{DFT_DIR}/ph",
-        q2r=f"{DFT_DIR}/q2r",
-        matdyn=f"{DFT_DIR}/matdyn",
-        lambda_=f"{DFT_DIR}/lambda",
+        unpack(_dft_tc_inputs),
     output:
         tc=f"{DFT_DIR}/tc.json",
         meta=f"{DFT_DIR}/metadata.json",

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 #: Python distributions whose versions matter for the results.
 TRACKED_PACKAGES = (
     "tcflow", "torch", "torch-geometric", "alignn", "chgnet", "pymatgen", "jarvis-tools",
-    "phonopy", "spglib", "ase", "numpy", "scipy", "pandas", "smact", "snakemake",
+    "phonopy", "spglib", "ase", "numpy", "scipy", "pandas", "smact", "matminer", "snakemake",
 )
 
 

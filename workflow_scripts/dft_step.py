@@ -36,9 +36,12 @@ with rule_logging(snakemake.log[0], snakemake.rule):  # noqa: F821 (injected by 
     elif rule == "dft_ph_init":
         steps.step_ph_init(i.structure, i.relax, i.scf, out.dir, launch)
     elif rule == "dft_ph_q":
-        steps.step_ph_q(i.structure, i.relax, i.scf, int(sm.wildcards.iq), out.dir, launch, max_s)
+        steps.step_ph_q(i.structure, i.relax, i.scf, i.ph_init, int(sm.wildcards.chunk), int(sm.params.q_per_job),
+                        out.dir, launch, max_s)
     elif rule == "dft_ph":
         steps.step_ph_collect(i.ph_init, list(i.ph_q), out.dir)
+    elif rule == "dft_ph_all":
+        steps.step_ph(i.structure, i.relax, i.scf, out.dir, launch, max_s)
     elif rule == "dft_q2r":
         steps.step_q2r(i.structure, i.ph, out.dir, launch)
     elif rule == "dft_matdyn":

@@ -86,7 +86,8 @@ def prepare_splits(raw_dir: str | Path, out_dir: str | Path, max_train: int | No
     elements: set[str] = set()
     for split in SPLITS:
         raw_path = raw_dir / f"{split}.csv"
-        raw = pd.read_csv(raw_path, dtype={"material_id": str, "cif": str})
+        # round_trip: exact floats (pandas 2's default parser can be 1 ulp off the text)
+        raw = pd.read_csv(raw_path, dtype={"material_id": str, "cif": str}, float_precision="round_trip")
         for col in ("material_id", "cif", "prop"):
             if col not in raw.columns:
                 raise ValueError(f"{raw_path}: missing column {col!r}")

@@ -22,7 +22,8 @@ def read_split(path: str | os.PathLike):
     """The split as a pandas DataFrame with :data:`COLUMNS`."""
     import pandas as pd
 
-    df = pd.read_csv(path, dtype={"material_id": str, "formula": str, "cif": str})
+    # round_trip: values read back exactly as written (pandas 2's default parser can be 1 ulp off)
+    df = pd.read_csv(path, dtype={"material_id": str, "formula": str, "cif": str}, float_precision="round_trip")
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from tcflow.dft.cell import Cell, as_cell, element_masses
+
 PREFIX = "tcflow"
 OUTDIR = "out"
 FILDYN = "dyn"
@@ -40,27 +42,24 @@ def namelist(name: str, params: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _species(structure) -> list[str]:
-    seen: list[str] = []
-    for site in structure:
-        el = site.specie.symbol
-        if el not in seen:
-            seen.append(el)
-    return seen
-
-
-def masses(structure) -> dict[str, float]:
-    """Element -> atomic mass (amu), pymatgen's values."""
-    from pymatgen.core import Element
-
-    return {el: float(Element(el).atomic_mass) for el in _species(structure)}
+def _masses(cell: Cell, masses: Mapping[str, float] | None) -> dict[str, float]:
+    """Element -> mass (amu) in QE's species order; pymatgen's values when ``masses`` is None."""
+    if masses is None:
+        masses = element_masses(cell.kinds)
+    missing = [el for el in cell.kinds if el not in masses]
+    if missing:
+        raise KeyError(f"no atomic mass for {', '.join(missing)}")
+    return {el: float(masses[el]) for el in cell.kinds}
 
 
 def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: Mapping[str, float],
              kgrid: Sequence[int], pseudo_dir: str, pseudos: Mapping[str, str], la2f: bool = False,
-             max_seconds: float | None = None, extra_electrons: Mapping[str, Any] | None = None) -> str:
-    """pw.x input for ``calculation`` in {'scf', 'vc-relax'} on ``structure`` (pymatgen)."""
-    species = _species(structure)
+             max_seconds: float | None = None, extra_electrons: Mapping[str, Any] | None = None,
+             masses: Mapping[str, float] | None = None) -> str:
+    """pw.x input for ``calculation`` in {'scf', 'vc-relax'} on ``structure`` (a :class:`Cell` or a
+    pymatgen Structure); ``masses``: element -> amu (default pymatgen's)."""
+    cell = as_cell(structure)
+    species = cell.kinds
     control = {
         "calculation": calculation, "prefix": PREFIX, "outdir": OUTDIR, "pseudo_dir": str(pseudo_dir),
         "tstress": True, "tprnfor": True, "max_seconds": max_seconds,
@@ -69,7 +68,7 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
         control.update(nstep=int(proto["relax_nstep"]), etot_conv_thr=float(proto["etot_conv_thr_ry"]),
                        forc_conv_thr=float(proto["forc_conv_thr_ry_bohr"]))
     system = {
-        "ibrav": 0, "nat": len(structure), "ntyp": len(species),
+        "ibrav": 0, "nat": len(cell), "ntyp": len(species),
         "ecutwfc": float(cutoffs["ecutwfc_ry"]), "ecutrho": float(cutoffs["ecutrho_ry"]),
         "occupations": proto["occupations"], "smearing": SMEARINGS[proto["smearing"]],
         "degauss": float(proto["degauss_ry"]), "la2F": True if la2f else None,
@@ -81,19 +80,20 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
     if calculation == "vc-relax":
         text += namelist("ions", {"ion_dynamics": "bfgs"})
         text += namelist("cell", {"cell_dynamics": "bfgs", "press_conv_thr": float(proto["press_conv_thr_kbar"])})
-    m = masses(structure)
+    m = _masses(cell, masses)
     text += "ATOMIC_SPECIES\n" + "".join(f" {el} {m[el]:.6f} {pseudos[el]}\n" for el in species)
     text += "CELL_PARAMETERS angstrom\n" + "".join(
-        " " + " ".join(f"{x:16.10f}" for x in row) + "\n" for row in structure.lattice.matrix)
+        " " + " ".join(f"{x:16.10f}" for x in row) + "\n" for row in cell.lattice)
     text += "ATOMIC_POSITIONS crystal\n" + "".join(
-        f" {s.specie.symbol} " + " ".join(f"{x:16.10f}" for x in s.frac_coords) + "\n" for s in structure)
+        f" {el} " + " ".join(f"{x:16.10f}" for x in xyz) + "\n" for el, xyz in zip(cell.species, cell.frac_coords))
     text += "K_POINTS automatic\n " + " ".join(str(int(n)) for n in kgrid) + " 0 0 0\n"
     return text
 
 
 def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start_q: int | None = None,
              last_q: int | None = None, patterns_only: bool = False, recover: bool = False,
-             max_seconds: float | None = None, extra: Mapping[str, Any] | None = None) -> str:
+             max_seconds: float | None = None, extra: Mapping[str, Any] | None = None,
+             masses: Mapping[str, float] | None = None) -> str:
     """ph.x input: ``ldisp`` on ``qgrid`` with interpolated el-ph, q-points start_q..last_q
     (1-based); ``patterns_only`` computes only the q-list and displacement patterns (GRID init)."""
     params: dict[str, Any] = {
@@ -107,7 +107,7 @@ def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start
     }
     if patterns_only:
         params.update(start_irr=0, last_irr=0)
-    for i, (el, m) in enumerate(masses(structure).items(), start=1):
+    for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
         params[f"amass({i})"] = m
     params.update(extra or {})
     return "el-ph\n" + namelist("inputph", params)
@@ -117,13 +117,13 @@ def q2r_input(proto: Mapping[str, Any]) -> str:
     return namelist("input", {"zasr": proto["q2r_zasr"], "fildyn": FILDYN, "flfrc": FLFRC, "la2F": True})
 
 
-def matdyn_input(structure, proto: Mapping[str, Any]) -> str:
+def matdyn_input(structure, proto: Mapping[str, Any], masses: Mapping[str, float] | None = None) -> str:
     """matdyn.x: phonon DOS and a2F (``la2F``) on ``matdyn_nk``, with the acoustic sum rule."""
     nk = proto["matdyn_nk"]
     params: dict[str, Any] = {"asr": proto["matdyn_asr"], "flfrc": FLFRC, "flfrq": FLFRQ, "la2F": True,
                               "dos": True, "fldos": FLDOS, "nk1": int(nk[0]), "nk2": int(nk[1]),
                               "nk3": int(nk[2]), "ndos": int(proto["matdyn_ndos"])}
-    for i, (el, m) in enumerate(masses(structure).items(), start=1):
+    for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
         params[f"amass({i})"] = m
     return namelist("input", params)
 

@@ -145,5 +145,5 @@ def ph_handler(code: str, attempt: int, s: dict) -> tuple[dict, str] | None:
     if code == "symmetry":
         return dict(s, search_sym=False), "search_sym -> .false."
     if code == "ph_not_converged":
-        return dict(s, alpha_mix=s.get("alpha_mix", 0.7) * 0.5, recover=True), "alpha_mix halved, recover"
+        return dict(s, alpha_mix=s.get("alpha_mix", 0.7) * 0.5), "alpha_mix halved, restart at the unfinished q-point"
     return None

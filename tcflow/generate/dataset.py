@@ -78,7 +78,7 @@ def read_crystals(path: str | os.PathLike, niggli: bool = True, limit: int | Non
     import pandas as pd
     from pymatgen.core import Structure
 
-    df = pd.read_csv(path, dtype={"material_id": str, "cif": str})
+    df = pd.read_csv(path, dtype={"material_id": str, "cif": str}, float_precision="round_trip")
     if "tc_K" in df.columns:
         tc = df["tc_K"].astype(float)
     elif "prop" in df.columns:

@@ -123,7 +123,7 @@ def merge_manifests(paths: list[str | os.PathLike], out_csv: str | os.PathLike):
 
     frames = []
     for p in paths:
-        df = pd.read_csv(p)
+        df = pd.read_csv(p, float_precision="round_trip")
         missing = [c for c in COLUMNS if c not in df.columns]
         if missing:
             raise ValueError(f"{p}: missing column(s) {', '.join(missing)}")

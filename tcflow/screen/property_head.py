@@ -36,7 +36,7 @@ def screen_samples(samples_csv: str | Path, screened_csv: str | Path, survivors_
     """
     import pandas as pd
 
-    df = pd.read_csv(samples_csv, dtype={"id": str, "cif": str})
+    df = pd.read_csv(samples_csv, dtype={"id": str, "cif": str}, float_precision="round_trip")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{samples_csv}: missing column(s) {', '.join(missing)}")

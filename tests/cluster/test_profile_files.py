@@ -18,7 +18,7 @@ import yaml
 from slurm_helpers import LOCAL_PROFILE, REPO, SLURM_PROFILE, SNAKEMAKE
 
 PROFILES = {"local": LOCAL_PROFILE, "slurm": SLURM_PROFILE}
-RULE_HEADER = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)
+RULE_HEADER = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)  # also inside `if`
 #: the environment variables the SLURM profile reads partition and account from
 PROFILE_ENV = {"TCFLOW_SLURM_PARTITION": "", "TCFLOW_SLURM_GPU_PARTITION": "",
                "TCFLOW_SLURM_ACCOUNT": ""}

@@ -4,9 +4,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tcflow.dft import steps
+from tcflow.dft.cell import Cell
 from tcflow.dft.outputs import parse_matdyn_freq
 
 FIX = Path(__file__).parent / "fixtures"
@@ -49,9 +51,7 @@ def test_first_failed_step_names_the_status(cand):
 
 
 def test_gamma_exclusion_in_stability_check():
-    from pymatgen.core import Structure
-
-    s = Structure.from_file(str(FIX / "al_records/relax/relaxed.json"))
+    s = Cell.read(FIX / "al_records/relax/relaxed.json")
     q, f = parse_matdyn_freq(FIX / "ok/matdyn.freq")
     assert min(min(x) for x in f) == pytest.approx(0.0, abs=1.0)  # acoustic modes at Γ
     low = steps._min_freq_outside_gamma(s, q, f, 0.1)
@@ -59,13 +59,92 @@ def test_gamma_exclusion_in_stability_check():
     assert steps._min_freq_outside_gamma(s, q, f, 0.0) == pytest.approx(min(min(x) for x in f))
 
 
-def test_repair_of_qe67_elph_recover_files(tmp_path):
-    # excerpt (first k-point) of an elph.<iq>.<irr>.xml written by QE 6.7 ph.x before a kill
-    shutil.copy(FIX / "recover/elph.8.1.xml", tmp_path / "elph.8.1.xml")
-    assert steps.repair_elph_recover_files(tmp_path) == 1
-    import xml.etree.ElementTree as ET
+def _finished_q5(work: Path) -> None:
+    """q-point 5 of the fcc-Al case as ph.x (QE 6.7) leaves it: dyn5, elph.inp_lambda.5 (real
+    files) and one a2Fq2r.<50+i>.5 per broadening (placeholders: only their count is checked)."""
+    (work / "elph_dir").mkdir(parents=True)
+    shutil.copy(FIX / "ph_q5/dyn5", work / "dyn5")
+    shutil.copy(FIX / "ph_q5/elph.inp_lambda.5", work / "elph_dir/elph.inp_lambda.5")
+    for i in range(1, 11):
+        (work / f"elph_dir/a2Fq2r.{50 + i}.5").write_text("")
 
-    root = ET.parse(tmp_path / "elph.8.1.xml").getroot()
-    assert root.find("PARTIAL_EL_PHON/NUMBER_OF_K").text.strip() == "87"
-    assert root.find("PARTIAL_EL_PHON/K_POINT.1/PARTIAL_ELPH") is not None
-    assert steps.repair_elph_recover_files(tmp_path) == 0  # idempotent
+
+def test_q_point_complete_only_when_every_file_is_whole(tmp_path):
+    _finished_q5(tmp_path)
+    assert steps.q_point_complete(tmp_path, 5, n_sigma=10)
+    assert not steps.q_point_complete(tmp_path, 4, n_sigma=10)
+    dyn = tmp_path / "dyn5"
+    text = dyn.read_text()
+    dyn.write_text(text[: text.rindex("freq (    3)")])  # killed while writing the frequencies
+    assert not steps.q_point_complete(tmp_path, 5, n_sigma=10)
+    dyn.write_text(text)
+    (tmp_path / "elph_dir/a2Fq2r.60.5").unlink()
+    assert not steps.q_point_complete(tmp_path, 5, n_sigma=10)
+    (tmp_path / "elph_dir/a2Fq2r.60.5").write_text("")
+    lam = tmp_path / "elph_dir/elph.inp_lambda.5"
+    lam.write_text("\n".join(lam.read_text().splitlines()[:30]))
+    assert not steps.q_point_complete(tmp_path, 5, n_sigma=10)
+
+
+def test_discard_partial_q_leaves_other_q_points(tmp_path):
+    _finished_q5(tmp_path)
+    phsave = tmp_path / steps.PHSAVE
+    phsave.mkdir(parents=True)
+    for name in ("dynmat.5.1.xml", "elph.5.1.xml", "dynmat.4.1.xml", "status_run.xml"):
+        (phsave / name).write_text("x")
+    (tmp_path / "out/_ph0/tcflow.q_5").mkdir()
+    steps._discard_partial_q(tmp_path, 5)
+    assert not (tmp_path / "dyn5").exists() and not list((tmp_path / "elph_dir").iterdir())
+    assert sorted(p.name for p in phsave.iterdir()) == ["dynmat.4.1.xml"]
+    assert not (tmp_path / "out/_ph0/tcflow.q_5").exists()
+
+
+def test_cell_reads_structure_json_like_pymatgen():
+    from pymatgen.core import Structure
+
+    path = FIX / "al_records/relax/relaxed.json"
+    s, c = Structure.from_file(str(path)), Cell.read(path)
+    assert c.species == tuple(site.specie.symbol for site in s) and len(c) == len(s)
+    assert np.allclose(c.lattice, s.lattice.matrix) and np.allclose(c.frac_coords, s.frac_coords)
+    assert c.kinds == ["Al"]
+
+
+def test_qe_inputs_identical_from_cell_and_from_pymatgen():
+    from pymatgen.core import Lattice, Structure
+
+    from tcflow.dft import inputs as qi
+    from tcflow.dft.protocol import get_protocol
+
+    s = Structure(Lattice.hexagonal(3.1, 3.5), ["Mg", "B", "B"], [[0, 0, 0], [1 / 3, 2 / 3, 0.5], [2 / 3, 1 / 3, 0.5]])
+    p = get_protocol("fast", {})
+    kw = dict(calculation="scf", proto=p, cutoffs={"ecutwfc_ry": 30, "ecutrho_ry": 240}, kgrid=[6, 6, 4],
+              pseudo_dir="/p", pseudos={"Mg": "Mg.upf", "B": "B.upf"})
+    cell = Cell.from_structure(s)
+    assert qi.pw_input(cell, **kw) == qi.pw_input(s, **kw)
+    masses = {"Mg": 24.305, "B": 10.811}
+    assert qi.ph_input(cell, proto=p, qgrid=[3, 3, 2], masses=masses) == qi.ph_input(s, proto=p, qgrid=[3, 3, 2])
+    with pytest.raises(KeyError, match="no atomic mass for B"):
+        qi.matdyn_input(cell, p, masses={"Mg": 24.305})
+
+
+def test_disordered_cell_is_refused():
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(3.0), [{"Al": 0.5, "Cu": 0.5}], [[0, 0, 0]])
+    with pytest.raises(ValueError, match="disordered"):
+        Cell.from_dict(s.as_dict())
+
+
+@pytest.mark.parametrize("n_irr_q,per_job,expected", [
+    (8, 1, [(i, i) for i in range(1, 9)]),
+    (8, 3, [(1, 3), (4, 6), (7, 8)]),
+    (3, 5, [(1, 3)]),
+    (1, 1, [(1, 1)]),
+])
+def test_q_chunks_cover_every_q_point_once(n_irr_q, per_job, expected):
+    assert steps.q_chunks(n_irr_q, per_job) == expected
+
+
+def test_q_chunks_refuse_zero_per_job():
+    with pytest.raises(ValueError, match="q_per_job"):
+        steps.q_chunks(8, 0)
