@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=256, help="samples (starting latents) per setting")
     ap.add_argument("--batch-size", type=int, default=256, help="crystals decoded together")
     ap.add_argument("--opt-steps", type=int, default=100)
+    ap.add_argument("--prior-weight", type=float, default=0.0,
+                    help="latent optimisation: weight of 0.5*|z|^2 (0 = the paper's unconstrained ascent)")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS,
                     help="comma-separated LEVELSxSTEPS@STEP_LR[/fixed] Langevin settings")
     ap.add_argument("--device", default="auto")
@@ -83,6 +85,8 @@ def main() -> None:
         result["train"] = {**summary, "wall_s": time.perf_counter() - t0}
         print(f"training: {summary['seconds_per_epoch']:.1f} s/epoch over {summary['epochs_run']} epochs "
               f"(best val epoch {summary['best_epoch']})", flush=True)
+    result["optimise"] = {"steps": args.opt_steps, "lr": 0.01, "prior_weight": args.prior_weight}
+    print(f"latent optimisation: {args.opt_steps} Adam steps, lr 0.01, prior weight {args.prior_weight:g}", flush=True)
     ms = MetricSettings(fingerprint=args.fingerprint, cov_samples=args.cov_samples,
                         struct_cutoff=args.struct_cutoff, comp_cutoff=args.comp_cutoff)
     result["metric_settings"] = {**vars(ms), "cutoffs_in_effect": ms.cutoffs}
@@ -100,7 +104,7 @@ def main() -> None:
         ss = SampleSettings(starts_per_shard=args.samples, batch_size=min(args.batch_size, args.samples))
         t0 = time.perf_counter()
         df = sample_shard(model_dir, args.train_csv, 0, work / spec.replace("@", "_").replace("/", "_"), ss,
-                          OptimiseSettings(steps=args.opt_steps, lr=0.01), ls, seed=args.seed,
+                          OptimiseSettings(steps=args.opt_steps, lr=0.01, prior_weight=args.prior_weight), ls, seed=args.seed,
                           device=args.device, log=lambda s: None)
         dt = time.perf_counter() - t0
         t1 = time.perf_counter()

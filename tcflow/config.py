@@ -63,24 +63,23 @@ def fill_defaults(instance: dict, schema: dict, base: Path) -> None:
 def validate_schema(config: dict, schema_path: str | os.PathLike) -> dict:
     """Validate ``config`` in place against the JSON schema and fill in defaults.
 
-    Validation is ``snakemake.utils.validate`` (relative ``$ref`` between the per-section schema
-    files); defaults are filled by :func:`fill_defaults`, then validated once more.
+    Defaults are filled by :func:`fill_defaults` (it only fills missing keys and descends only into
+    mappings, so it cannot hide a wrong value), then the result is validated once with
+    ``snakemake.utils.validate`` (relative ``$ref`` between the per-section schema files).
     """
     import jsonschema
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
     schema_path = Path(schema_path).resolve()
-    for fill in (False, True):
-        if fill:
-            fill_defaults(config, _load_yaml(schema_path), schema_path.parent)
-        try:
-            validate(config, os.fspath(schema_path))
-        except WorkflowError as exc:
-            cause = exc.__context__  # snakemake raises WorkflowError while handling ValidationError
-            if not isinstance(cause, jsonschema.ValidationError):
-                raise ConfigError(f"config error: {str(exc).splitlines()[0]}") from None
-            raise ConfigError(f"config error: {_schema_message(cause)}") from None
+    fill_defaults(config, _load_yaml(schema_path), schema_path.parent)
+    try:
+        validate(config, os.fspath(schema_path))
+    except WorkflowError as exc:
+        cause = exc.__context__  # snakemake raises WorkflowError while handling ValidationError
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise ConfigError(f"config error: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"config error: {_schema_message(cause)}") from None
     return config
 
 
