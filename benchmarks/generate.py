@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=256, help="samples (starting latents) per setting")
     ap.add_argument("--batch-size", type=int, default=256, help="crystals decoded together")
     ap.add_argument("--opt-steps", type=int, default=100)
-    ap.add_argument("--prior-weight", type=float, default=0.0,
+    ap.add_argument("--prior-weight", type=float, default=0.1,
                     help="latent optimisation: weight of 0.5*|z|^2 (0 = the paper's unconstrained ascent)")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS,
                     help="comma-separated LEVELSxSTEPS@STEP_LR[/fixed] Langevin settings")

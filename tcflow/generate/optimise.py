@@ -18,7 +18,7 @@ class OptimiseSettings:
 
     steps: int = 100
     lr: float = 0.01
-    prior_weight: float = 0.0
+    prior_weight: float = 0.1
     decode_every: int = 0
 
     def decode_steps(self) -> list[int]:
