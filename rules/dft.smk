@@ -53,7 +53,9 @@ rule dft_structure:
         mem_mb=2000,
         runtime=10,
     params:
-        dft=config["dft"],
+        # what changes the physics: a change reruns the candidate's chain. Operational keys
+        # (launcher, qe_bin_dir, max_seconds_fraction, cleanup) are left out on purpose.
+        dft={k: config["dft"][k] for k in ("protocol", "overrides", "pseudo_dir", "pseudo_map")},
     conda:
         "../envs/ml.yaml"
     script:

@@ -98,6 +98,14 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
     assert "dft_matdyn" in jobs and "dft_tc" in jobs, plan
     assert not {"dft_structure", "dft_relax", "dft_scf_fit", "dft_scf", "dft_ph", "dft_q2r"} & set(jobs), plan
 
+    # operational DFT keys (how QE is launched, clean-up) do not invalidate finished candidates
+    ops = dict(cfg, dft={**cfg["dft"], "launcher": "mpirun --oversubscribe -np {tasks}", "cleanup": True,
+                         "max_seconds_fraction": 0.5})
+    (tmp_path / "ops").mkdir()
+    plan = run_snakemake(tmp_path, None, "-n", "results/dft/Al/tc.json",
+                         configfile=write_config(tmp_path / "ops", ops)).stdout
+    assert "Nothing to be done" in plan, plan
+
 
     # one more structure in the user's directory: only the new candidate's chain is planned
     shutil.copy2(cifs / "Al.cif", cifs / "Al2.cif")
