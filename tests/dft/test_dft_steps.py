@@ -148,3 +148,15 @@ def test_q_chunks_cover_every_q_point_once(n_irr_q, per_job, expected):
 def test_q_chunks_refuse_zero_per_job():
     with pytest.raises(ValueError, match="q_per_job"):
         steps.q_chunks(8, 0)
+
+
+def test_resume_point_keeps_finished_q_points_across_runs(tmp_path):
+    work = tmp_path / "ph_q/2.work"
+    assert steps._resume_point(work, 5, 6, n_sigma=10) == ([], 5, 6)  # nothing run yet
+    _finished_q5(work / "run1")
+    (work / "run1/dyn6").write_text("killed mid-q\n")  # q-point 6 was cut by the kill
+    assert steps._resume_point(work, 5, 6, n_sigma=10) == ([5], 6, 6)
+    assert steps._q_source(work, 5, 10) == work / "run1" and steps._q_source(work, 6, 10) is None
+    _finished_q5(work / "run2")  # a later run that redid q-point 5 is preferred
+    assert steps._q_source(work, 5, 10) == work / "run2"
+    assert [d.name for d in steps._segments(work)] == ["run1", "run2"]
