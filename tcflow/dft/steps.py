@@ -41,12 +41,12 @@ from tcflow.io import atomic_write_json, atomic_write_text, read_json
 log = logging.getLogger(__name__)
 OK = "ok"
 RESUMABLE = ("walltime", "interrupted")
-STEP_ORDER = ("structure", "relax", "scf_fit", "scf", "ph_init", "ph", "q2r", "matdyn", "lambda")
-#: step -> its record under the candidate directory (ph_init only in the split ph.x mode)
+#: step -> its record under the candidate directory, in chain order (ph_init only in the split mode)
 STEP_RECORDS = {"structure": "structure/structure.json", "relax": "relax/relax.json",
                 "scf_fit": "scf_fit/scf_fit.json", "scf": "scf/scf.json", "ph_init": "ph_init/qpoints.json",
                 "ph": "ph/ph.json", "q2r": "q2r/q2r.json", "matdyn": "matdyn/matdyn.json",
                 "lambda": "lambda/lambda.json"}
+STEP_ORDER = tuple(STEP_RECORDS)
 PHSAVE = f"{qi.OUTDIR}/_ph0/{qi.PREFIX}.phsave"
 THZ_PER_CM1 = 1.0 / qo.THZ_TO_CM1
 EMAX_FACTOR, EMAX_MARGIN_THZ = 1.5, 1.0
@@ -361,8 +361,8 @@ def _resume_point(work: Path, first: int, last: int | None, n_sigma: int) -> tup
     return kept, first + len(kept), end
 
 
-def _run_ph(sd: Path, rd: Path, scd: Path, work: Path, first: int, last: int | None, launch: Launch,
-            max_seconds: float | None, what: str) -> tuple[Any, dict]:
+def _run_ph(st: Mapping[str, Any], rd: Path, scd: Path, work: Path, first: int, last: int | None,
+            launch: Launch, max_seconds: float | None, what: str) -> tuple[Any, dict]:
     """ph.x on irreducible q-points first..last (None: to the end) under ``work``, which is not a
     Snakemake output and so survives an interrupted job.
 
@@ -374,8 +374,8 @@ def _run_ph(sd: Path, rd: Path, scd: Path, work: Path, first: int, last: int | N
     self-consistent cycle was cut by a kill gave wrong frequencies (fcc Al, q-point 5: a mode at
     410.5 cm^-1 instead of 293.4). A restarted run reproduces the uninterrupted lambda to the
     run-history noise of ph.x (<= 0.14 % for fcc Al at tr2_ph = 1e-10).
-    Returns (result, record); the record's ``run_dir`` holds the last run."""
-    st = _upstream(sd / "structure.json")
+    ``st`` is the structure step's record. Returns (result, record); the record's ``run_dir``
+    holds the last run."""
     proto = st["protocol"]
     s = _cell(rd / "relaxed.json")
     n_sigma = int(proto["el_ph_nsigma"])
@@ -457,13 +457,13 @@ def step_ph_q(structure_dir, relax_dir, scf_dir, ph_init_dir, chunk: int, q_per_
         raise ValueError(f"{final}: chunk {chunk} out of range: {n_irr_q} q-points in {len(chunks)} chunks")
     first, last = chunks[chunk - 1]
     label = f"ph.x q-point {first}" if first == last else f"ph.x q-points {first}-{last}"
-    res, rec = _run_ph(sd, rd, scd, work, first, last, launch, max_seconds, label)
+    st = _upstream(sd / "structure.json")
+    res, rec = _run_ph(st, rd, scd, work, first, last, launch, max_seconds, label)
     rec = {"chunk": chunk, "iqs": list(range(first, last + 1)), **rec}
     if not res.ok:
         rec = _record(rec_path, {**rec, "status": _failed(res, label)})
     else:
-        n_sigma = int(_upstream(sd / "structure.json")["protocol"]["el_ph_nsigma"])
-        stars, freqs = _copy_ph_products(work, out, rec["iqs"], n_sigma)
+        stars, freqs = _copy_ph_products(work, out, rec["iqs"], int(st["protocol"]["el_ph_nsigma"]))
         rec = _record(rec_path, {**rec, "status": OK, "star_sizes": stars, "freqs_cm1": freqs})
     _publish(out, final)
     return rec
@@ -532,15 +532,15 @@ def step_ph(structure_dir, relax_dir, scf_dir, outdir, launch: Launch, max_secon
         rec = _skip(rec_path, up)
         _publish(out, final)
         return rec
-    res, rec = _run_ph(sd, rd, scd, work, 1, None, launch, max_seconds, "ph.x (all q-points)")
+    st = _upstream(sd / "structure.json")
+    res, rec = _run_ph(st, rd, scd, work, 1, None, launch, max_seconds, "ph.x (all q-points)")
     if not res.ok:
         rec = _record(rec_path, {**rec, "status": _failed(res, "ph.x")})
     else:
         dyn0 = next(seg / f"{qi.FILDYN}0" for seg in _segments(work) if (seg / f"{qi.FILDYN}0").is_file())
         q = qo.parse_dyn0(dyn0)
         shutil.copy2(dyn0, out / f"{qi.FILDYN}0")
-        n_sigma = int(_upstream(sd / "structure.json")["protocol"]["el_ph_nsigma"])
-        stars, freqs = _copy_ph_products(work, out, range(1, q["n_irr_q"] + 1), n_sigma)
+        stars, freqs = _copy_ph_products(work, out, range(1, q["n_irr_q"] + 1), int(st["protocol"]["el_ph_nsigma"]))
         rec = _record(rec_path, {**rec, **_ph_summary(q, stars, freqs, res.wall_s), "split": False, "n_jobs": 1})
     _publish(out, final)
     return rec

@@ -25,12 +25,11 @@ against a reference (test) split.
 reference: what a generator that reproduced real crystals would score with these fingerprints.
 
 Fingerprints of split files can be cached (``cache_dir``): one ``.npz`` per split file content
-(md5) and fingerprint kind, invalidated by the pymatgen / matminer version.
+(SHA-256) and fingerprint kind, invalidated by the pymatgen / matminer version.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import warnings
@@ -100,24 +99,17 @@ def read_structures(path: str | os.PathLike, limit: int | None = None) -> list:
     return out
 
 
-def _md5(path: str | os.PathLike) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def split_fingerprints(path: str | os.PathLike, kind: str, cache_dir: str | os.PathLike | None = None,
                        log: Callable[[str], None] | None = None) -> tuple[list, FingerprintSet]:
     """(Structures, fingerprints) of a split CSV; fingerprints are read from / written to
-    ``cache_dir/<kind>-<md5 of the file>.npz`` when ``cache_dir`` is given."""
+    ``cache_dir/<kind>-<sha256 of the file, 32 hex digits>.npz`` when ``cache_dir`` is given."""
     from tcflow.generate.fingerprints import fingerprint_set, version_tag
+    from tcflow.provenance import file_sha256
 
     structs = read_structures(path)
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"{kind}-{_md5(path)}.npz"
+        cache = Path(cache_dir) / f"{kind}-{file_sha256(path)[:32]}.npz"
         tag = version_tag(kind)
         if cache.exists():
             fps = FingerprintSet.load(cache, tag)
