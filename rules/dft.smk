@@ -4,9 +4,12 @@
 #      -> ph_q/{chunk} (one ph.x job per q_per_job q-points) -> ph (collect)
 #   -> q2r -> matdyn (a2F, stability gate) -> lambda (lambda.x) -> tc.json
 # Every step writes results/dft/{cid}/<step>/ (inputs, outputs, <step>.json with `status`);
-# logic lives in tcflow.dft.steps, glue in workflow_scripts/dft_step.py. No heavy imports here.
+# logic lives in tcflow.dft.steps. The rules are `run:` blocks calling tcflow.dft.job.run_dft_rule:
+# on one machine they run inside the Snakemake process (threads: profiles/default), sparing a
+# Python start-up per job; under SLURM each job is its own process as usual. No heavy imports here.
 import json
 
+from tcflow.dft.job import run_dft_rule  # light (stdlib only at import)
 from tcflow.dft.protocol import get_protocol  # light (yaml only)
 
 # fail at parse time, in one line naming the key, on an unknown protocol or override key
@@ -58,8 +61,8 @@ rule dft_structure:
         dft={k: config["dft"][k] for k in ("protocol", "overrides", "pseudo_dir", "pseudo_map")},
     conda:
         "../envs/ml.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 rule dft_relax:
@@ -78,8 +81,8 @@ rule dft_relax:
         tasks=_mpi_tasks,
     conda:
         "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 rule dft_scf_fit:
@@ -99,8 +102,8 @@ rule dft_scf_fit:
         tasks=_mpi_tasks,
     conda:
         "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 rule dft_scf:
@@ -121,8 +124,8 @@ rule dft_scf:
         tasks=_mpi_tasks,
     conda:
         "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 if Q_PER_JOB:  # split: ph_init lists the irreducible q-points, one dft_ph_q job per block of them
@@ -145,8 +148,8 @@ if Q_PER_JOB:  # split: ph_init lists the irreducible q-points, one dft_ph_q job
             tasks=_mpi_tasks,
         conda:
             "../envs/qe.yaml"
-        script:
-            "../workflow_scripts/dft_step.py"
+        run:
+            run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
     rule dft_ph_q:
         input:
@@ -169,8 +172,8 @@ if Q_PER_JOB:  # split: ph_init lists the irreducible q-points, one dft_ph_q job
             q_per_job=Q_PER_JOB,
         conda:
             "../envs/qe.yaml"
-        script:
-            "../workflow_scripts/dft_step.py"
+        run:
+            run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
     def _ph_q_dirs(wildcards):
         """One ph_q directory per block of q_per_job irreducible q-points (known after dft_ph_init)."""
@@ -196,8 +199,8 @@ if Q_PER_JOB:  # split: ph_init lists the irreducible q-points, one dft_ph_q job
             runtime=10,
         conda:
             "../envs/ml.yaml"
-        script:
-            "../workflow_scripts/dft_step.py"
+        run:
+            run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 else:  # one ph.x run over all irreducible q-points (its own rule name: an MPI job, unlike the collect)
 
@@ -219,8 +222,8 @@ else:  # one ph.x run over all irreducible q-points (its own rule name: an MPI j
             tasks=_mpi_tasks,
         conda:
             "../envs/qe.yaml"
-        script:
-            "../workflow_scripts/dft_step.py"
+        run:
+            run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 def _dft_tc_inputs(wildcards):
@@ -247,8 +250,8 @@ rule dft_q2r:
         runtime=30,
     conda:
         "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 rule dft_matdyn:
@@ -268,8 +271,8 @@ rule dft_matdyn:
         runtime=60,
     conda:
         "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 rule dft_lambda:
@@ -288,8 +291,8 @@ rule dft_lambda:
         runtime=10,
     conda:
         "../envs/qe.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)
 
 
 rule dft_tc:
@@ -310,5 +313,5 @@ rule dft_tc:
         seed=config["seed"],
     conda:
         "../envs/ml.yaml"
-    script:
-        "../workflow_scripts/dft_step.py"
+    run:
+        run_dft_rule(rule, input, output, params, wildcards, resources, log, config, conda_env)

@@ -57,5 +57,8 @@ checkpoint candidates:
         max=config["candidates"]["max"],
     conda:
         "../envs/ml.yaml"
-    script:
-        "../workflow_scripts/screen_candidates.py"
+    run:
+        # in the Snakemake process (see profiles/default): its pymatgen import serves the DFT jobs too
+        from tcflow.screen.candidates import run_checkpoint
+
+        run_checkpoint(params, input, output, log[0])

@@ -1,8 +1,16 @@
-"""Small helpers for the Snakefile itself (imported at parse time: standard library only)."""
+"""Small helpers for the Snakefile and its in-process (``run:``) jobs; imported at parse time, so
+standard library only."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import traceback
+from typing import Iterator
+
+#: the package logger every tcflow module logs under (``logging.getLogger(__name__)``)
+PACKAGE_LOGGER = "tcflow"
 
 
 def release_rescheduling_timers() -> int:
@@ -18,3 +26,44 @@ def release_rescheduling_timers() -> int:
     for t in timers:
         t.cancel()
     return len(timers)
+
+
+class JobError(RuntimeError):
+    """An in-process job failed; the message is one line naming the rule (and candidate)."""
+
+
+class _ThisThread(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ident = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread == self.ident
+
+
+@contextlib.contextmanager
+def job_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
+    """Send the tcflow log records of the calling thread to ``log_path`` for the block.
+
+    Jobs running side by side in other threads keep their own files. An exception is written to
+    the log with its traceback and re-raised as :class:`JobError` with the one-line message
+    ``<name>: <error>``.
+    """
+    pkg = logging.getLogger(PACKAGE_LOGGER)
+    fh = open(log_path, "a", encoding="utf-8") if log_path else None
+    handler = logging.StreamHandler(fh) if fh else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ThisThread())
+    pkg.addHandler(handler)
+    if pkg.level == logging.NOTSET or pkg.level > logging.INFO:
+        pkg.setLevel(logging.INFO)
+    try:
+        yield logging.getLogger(f"{PACKAGE_LOGGER}.{name.split()[0]}")
+    except Exception as exc:
+        if fh:
+            traceback.print_exc(file=fh)
+        raise JobError(f"{name}: {exc}") from None
+    finally:
+        pkg.removeHandler(handler)
+        if fh:
+            fh.close()

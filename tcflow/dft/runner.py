@@ -32,8 +32,11 @@ class LaunchError(RuntimeError):
 
 
 def qe_environment(launch: "Launch") -> dict[str, str]:
-    """The child's environment: OMP_NUM_THREADS explicit; Open MPI's root opt-in when root."""
+    """The child's environment: OMP_NUM_THREADS explicit; ``launch.path_prefix`` leading PATH;
+    Open MPI's root opt-in when root. Built per call: the process environment is never changed."""
     env = dict(os.environ, OMP_NUM_THREADS=str(launch.omp_threads))
+    if launch.path_prefix:
+        env["PATH"] = os.pathsep.join(filter(None, [launch.path_prefix, env.get("PATH")]))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         for key, value in OMPI_ROOT_ENV.items():
             env.setdefault(key, value)
@@ -42,12 +45,14 @@ def qe_environment(launch: "Launch") -> dict[str, str]:
 
 @dataclass
 class Launch:
-    """How to start QE: launcher template (``{tasks}`` filled in), MPI tasks, OpenMP threads, bin dir."""
+    """How to start QE: launcher template (``{tasks}`` filled in), MPI tasks, OpenMP threads, bin dir,
+    and a directory put first on the child's PATH (a conda environment's ``bin``: QE and its mpirun)."""
 
     launcher: str = "mpirun -np {tasks}"
     tasks: int = 1
     omp_threads: int = 1
     bin_dir: str = ""
+    path_prefix: str = ""
 
     def command(self, exe: str, input_name: str) -> list[str]:
         path = os.path.join(self.bin_dir, exe) if self.bin_dir else exe

@@ -79,3 +79,20 @@ def select_candidates(out_dir: str | Path, table_csv: str | Path, rejected_csv: 
         with atomic_path(path) as tmp:
             pd.DataFrame.from_records(rows, columns=list(cols)).to_csv(tmp, index=False)
     return {"accepted": len(accepted), "rejected": len(rejected), "rejected_rows": rejected}
+
+
+def run_checkpoint(params, input, output, log_path: str | None) -> dict:
+    """Body of the ``candidates`` checkpoint (a ``run:`` rule, in the Snakemake process on one
+    machine): the user's CIF directory or the screen survivors -> ``output.dir`` (atomically),
+    ``output.table`` and ``output.rejected``. Rejections are logged one per line."""
+    from tcflow.io import atomic_dir
+    from tcflow.smk import job_logging
+
+    with job_logging(log_path, "candidates") as log:
+        kw = {"cif_dir": params.path} if params.source == "cif_dir" else {"survivors_csv": input.survivors}
+        with atomic_dir(output.dir) as tmp:
+            res = select_candidates(tmp, output.table, output.rejected, max_count=params.max, **kw)
+        for row in res["rejected_rows"]:
+            log.warning("candidate %s rejected: %s", row["id"], row["reason"])
+        log.info("%d candidates accepted, %d rejected", res["accepted"], res["rejected"])
+    return res

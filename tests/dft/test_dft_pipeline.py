@@ -135,6 +135,10 @@ def test_al_record_and_layout(al_run):
         sorted(str(i) for i in range(1, 9))
     assert (cand / "ph/elph_dir/elph.inp_lambda.8").exists() and (cand / "q2r/ifc.fc").exists()
     assert json.loads((cand / "metadata.json").read_text())["quantum_espresso"].startswith("6.7")
+    # on one machine every DFT job ran inside the Snakemake process (profiles/default), none spawned
+    pids = {int(m) for log in (wd / "logs/dft/al").rglob("*.log")
+            for m in re.findall(r" in process (\d+)$", log.read_text(), re.M)}
+    assert len(pids) == 1, pids
 
 
 def _ph_progress(cand: Path, q_per_job: int) -> Path | None:
