@@ -10,7 +10,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.en
 
 from tcflow.config import check_config, CID_PATTERN
 
-check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml")
+check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.json")
 
 
 wildcard_constraints:

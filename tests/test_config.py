@@ -8,7 +8,7 @@ import yaml
 from workflow_helpers import REPO, run_snakemake
 from tcflow.config import ConfigError, check_config, validate_schema
 
-SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
+SCHEMA = REPO / "config" / "schema" / "config.schema.json"
 
 
 def test_defaults_filled_across_refs():

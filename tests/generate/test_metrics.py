@@ -131,9 +131,9 @@ def test_split_fingerprints_are_cached(tmp_path, monkeypatch):
 
 
 def test_settings_defaults_match_schema():
-    import yaml
+    import json
 
-    schema = yaml.safe_load((ROOT / "config" / "schema" / "generate.schema.yaml").read_text())
+    schema = json.loads((ROOT / "config" / "schema" / "generate.schema.json").read_text())
     props = schema["properties"]["metrics"]["properties"]
     ms = MetricSettings()
     assert {f.name for f in fields(ms)} == set(props)

@@ -8,7 +8,7 @@ from tcflow.config import ConfigError, validate_schema
 from tcflow.generate import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT / "config" / "schema" / "config.schema.yaml"
+SCHEMA = ROOT / "config" / "schema" / "config.schema.json"
 
 
 def _load(name):
