@@ -28,15 +28,16 @@ rule all:
     default_target: True
 
 
-# Snakemake leaves its 1 s rescheduling timers alive after the last job; without this the process
-# lingers up to a second after every run (see tcflow/smk.py).
+# Snakemake leaves its 1 s rescheduling timers alive after the last job, and CPython's exit-time
+# garbage collection walks everything the run imported: without this the process lingers up to
+# a second after every run (see tcflow/smk.py).
 onsuccess:
-    from tcflow.smk import release_rescheduling_timers
+    from tcflow.smk import prepare_exit
 
-    release_rescheduling_timers()
+    prepare_exit()
 
 
 onerror:
-    from tcflow.smk import release_rescheduling_timers
+    from tcflow.smk import prepare_exit
 
-    release_rescheduling_timers()
+    prepare_exit()

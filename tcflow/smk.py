@@ -4,6 +4,7 @@ standard library only."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import traceback
@@ -26,6 +27,23 @@ def release_rescheduling_timers() -> int:
     for t in timers:
         t.cancel()
     return len(timers)
+
+
+def freeze_heap_for_exit() -> None:
+    """Move every object alive now out of the garbage collector's reach (``gc.freeze``).
+
+    At exit CPython runs a full collection over everything the run imported (Snakemake, and the
+    pymatgen/numpy that in-process jobs loaded): 0.15-0.2 s measured on this machine, paid at the
+    end of every run. Called in ``onsuccess``/``onerror``, when the work is done; objects made
+    afterwards are collected as usual, and reference counting still finalises the frozen ones.
+    """
+    gc.freeze()
+
+
+def prepare_exit() -> None:
+    """What the Snakefile's ``onsuccess``/``onerror`` do: release the scheduler's timers, freeze the heap."""
+    release_rescheduling_timers()
+    freeze_heap_for_exit()
 
 
 class JobError(RuntimeError):

@@ -42,3 +42,21 @@ def test_failure_is_one_line_with_traceback_in_log(tmp_path):
             raise ValueError("scf_fit/scf_fit.json: not found")
     assert str(err.value) == "dft_scf (Nb3Sn): scf_fit/scf_fit.json: not found"
     assert "Traceback" in path.read_text() and "ValueError" in path.read_text()
+
+
+def test_prepare_exit_cancels_timers_and_freezes_heap():
+    import gc
+
+    from tcflow.smk import prepare_exit
+
+    fired = []
+    timer = threading.Timer(30, fired.append, args=(1,))
+    timer.start()
+    try:
+        prepare_exit()
+        timer.join(timeout=5)
+        assert not timer.is_alive() and not fired
+        assert gc.get_freeze_count() > 0
+    finally:
+        timer.cancel()
+        gc.unfreeze()
