@@ -65,3 +65,22 @@ def test_property_head_screen(tmp_path):
     # the survivors feed the candidate checkpoint
     res = select_candidates(tmp_path / "cands", tmp_path / "c.csv", tmp_path / "r.csv", survivors_csv=tmp_path / "surv.csv")
     assert res["accepted"] == 2
+
+
+def test_checkpoint_body_from_survivors_and_from_cif_dir(tmp_path):
+    """The `candidates` rule's run: body, with Snakemake's namespaces as plain attributes."""
+    from types import SimpleNamespace as NS
+
+    from tcflow.screen.candidates import run_checkpoint
+
+    _nb(tmp_path / "s0.cif")
+    pd.DataFrame({"id": ["s0"], "cif": [str(tmp_path / "s0.cif")]}).to_csv(tmp_path / "surv.csv", index=False)
+    for source, inp in (("survivors", NS(survivors=str(tmp_path / "surv.csv"))), ("cif_dir", NS())):
+        out = NS(dir=str(tmp_path / source / "cands"), table=str(tmp_path / source / "c.csv"),
+                 rejected=str(tmp_path / source / "r.csv"))
+        (tmp_path / source).mkdir()
+        params = NS(source=source, path=str(tmp_path), max=None)
+        res = run_checkpoint(params, inp, out, str(tmp_path / source / "log"))
+        assert res["accepted"] == 1, source
+        assert (tmp_path / source / "cands" / "s0.cif").is_file()
+        assert "1 candidates accepted" in (tmp_path / source / "log").read_text()
