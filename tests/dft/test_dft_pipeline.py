@@ -25,6 +25,7 @@ import pytest
 
 from tcflow.dft.eliashberg import allen_dynes_tc
 from tcflow.dft.outputs import parse_lambda_x, parse_matdyn_lambda
+from tcflow.dft.steps import q_point_complete
 from workflow_helpers import REPO, SHARED, SNAKEMAKE, run_snakemake, write_config
 
 AL_REF = SHARED / "reference" / "qe_test_suite_ph_metal_al"
@@ -149,7 +150,8 @@ def _ph_progress(cand: Path, q_per_job: int) -> Path | None:
         starts = [m.start() for m in re.finditer("Calculation of q", text)]
         return out.parent if len(starts) >= 2 and "Convergence has been achieved" in text[starts[1]:] else None
     for out in sorted(cand.glob("ph_q/*.work/run1/ph.out")):
-        if out.parent.parent.name != "1.work" and "Convergence has been achieved" in out.read_text(errors="replace"):
+        text = out.read_text(errors="replace")
+        if out.parent.parent.name != "1.work" and "Convergence has been achieved" in text and "JOB DONE" not in text:
             return out.parent
     return None
 
@@ -177,6 +179,9 @@ def test_kill_ph_mid_q_point_then_resume(tmp_path, q_per_job):
     assert out.stat().st_size == size, "ph.x still running after the kill"
     assert "JOB DONE" not in out.read_text()
     assert not (cand / "tc.json").exists()
+    iq = int(work.parent.name.split(".")[0]) if q_per_job else None
+    # split: the poll and the kill take a moment, in which a short q-point can finish its files
+    finished_before_kill = bool(q_per_job) and q_point_complete(work, iq, AL_OVERRIDES["el_ph_nsigma"])
     run_snakemake(tmp_path, None, "--configfile", str(cfg), "--unlock")
     run_snakemake(tmp_path, None, "--configfile", str(cfg), "--cores", "2", "--rerun-incomplete",
                   "results/dft/al/tc.json", timeout=SNAKEMAKE_TIMEOUT_S)
@@ -185,11 +190,14 @@ def test_kill_ph_mid_q_point_then_resume(tmp_path, q_per_job):
     assert rec["recovered"] is True and rec["status"] == "ok"
     if q_per_job == 0:  # one ph.x for all q: the q-points finished before the kill are kept
         assert rec["q_kept"][0] == 1 and rec["restart_q"] == rec["q_kept"][-1] + 1
+    elif finished_before_kill:  # the kill landed between the q-point's last file and JOB DONE
+        assert rec["q_kept"] == [iq] and rec["restart_q"] is None and Path(rec["run_dir"]).name == "run1"
     else:  # one q-point per job: the interrupted q-point is recomputed from its start
-        assert rec["q_kept"] == [] and rec["restart_q"] == int(work.parent.name.split(".")[0])
-    rerun = tmp_path / rec["run_dir"]  # a fresh run directory next to the killed one
-    assert rerun.parent == work.parent and rerun.name == "run2"
-    assert re.search(rf"start_q = {rec['restart_q']}\b", (rerun / "ph.in").read_text())
+        assert rec["q_kept"] == [] and rec["restart_q"] == iq
+    if rec["restart_q"] is not None:
+        rerun = tmp_path / rec["run_dir"]  # a fresh run directory next to the killed one
+        assert rerun.parent == work.parent and rerun.name == "run2"
+        assert re.search(rf"start_q = {rec['restart_q']}\b", (rerun / "ph.in").read_text())
     tc = json.loads((cand / "tc.json").read_text())
     assert tc["status"] == "ok"
     for a, b in zip(tc["table"], ref_tc["table"]):
