@@ -54,12 +54,12 @@ def hand_steps(cand: Path, mode: str) -> list[tuple[str, str, str]]:
     """(executable, input file name, input text) in the order the pipeline ran them."""
     steps = [(exe, name, _strip((cand / src).read_text(), ["max_seconds"])) for exe, name, src in PW_STEPS]
     if mode == "single":
-        steps.append(("ph.x", "ph.in", _strip((cand / "ph.work/run1/ph.in").read_text(), ["recover", "max_seconds"])))
+        steps.append(("ph.x", "ph.in", _strip((cand / "ph.work/run1/ph.in").read_text(), ["max_seconds"])))
     else:
         steps.append(("ph.x", "ph_init.in", (cand / "ph_init/ph_init.in").read_text()))
         n_irr_q = json.loads((cand / "ph_init/qpoints.json").read_text())["n_irr_q"]
         for iq in range(1, n_irr_q + 1):
-            text = _strip((cand / f"ph_q/{iq}.work/run1/ph.in").read_text(), ["recover", "max_seconds"])
+            text = _strip((cand / f"ph_q/{iq}.work/run1/ph.in").read_text(), ["max_seconds"])
             steps.append(("ph.x", f"ph_q{iq}.in", text))
     steps += [(exe, name, (cand / src).read_text()) for exe, name, src in POST_STEPS]
     return steps

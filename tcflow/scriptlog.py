@@ -10,6 +10,8 @@ import sys
 import traceback
 from typing import Iterator
 
+from tcflow.smk import LOG_FORMAT
+
 
 @contextlib.contextmanager
 def rule_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
@@ -21,7 +23,7 @@ def rule_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
     real_stderr = sys.stderr
     fh = open(log_path, "a", encoding="utf-8") if log_path else real_stderr
     handler = logging.StreamHandler(fh)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -10,6 +10,8 @@ import threading
 import traceback
 from typing import Iterator
 
+#: one line per record in every job log (script and in-process jobs alike)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: the package logger every tcflow module logs under (``logging.getLogger(__name__)``)
 PACKAGE_LOGGER = "tcflow"
 
@@ -29,21 +31,17 @@ def release_rescheduling_timers() -> int:
     return len(timers)
 
 
-def freeze_heap_for_exit() -> None:
-    """Move every object alive now out of the garbage collector's reach (``gc.freeze``).
+def prepare_exit() -> None:
+    """What the Snakefile's ``onsuccess``/``onerror`` do: release the scheduler's timers and freeze
+    the heap (``gc.freeze``).
 
     At exit CPython runs a full collection over everything the run imported (Snakemake, and the
     pymatgen/numpy that in-process jobs loaded): 0.15-0.2 s measured on this machine, paid at the
-    end of every run. Called in ``onsuccess``/``onerror``, when the work is done; objects made
-    afterwards are collected as usual, and reference counting still finalises the frozen ones.
+    end of every run. Frozen objects are skipped by it; objects made afterwards are collected as
+    usual, and reference counting still finalises the frozen ones.
     """
-    gc.freeze()
-
-
-def prepare_exit() -> None:
-    """What the Snakefile's ``onsuccess``/``onerror`` do: release the scheduler's timers, freeze the heap."""
     release_rescheduling_timers()
-    freeze_heap_for_exit()
+    gc.freeze()
 
 
 class JobError(RuntimeError):
@@ -70,7 +68,7 @@ def job_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
     pkg = logging.getLogger(PACKAGE_LOGGER)
     fh = open(log_path, "a", encoding="utf-8") if log_path else None
     handler = logging.StreamHandler(fh) if fh else logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(_ThisThread())
     pkg.addHandler(handler)
     if pkg.level == logging.NOTSET or pkg.level > logging.INFO:

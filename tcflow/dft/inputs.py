@@ -91,7 +91,7 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
 
 
 def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start_q: int | None = None,
-             last_q: int | None = None, patterns_only: bool = False, recover: bool = False,
+             last_q: int | None = None, patterns_only: bool = False,
              max_seconds: float | None = None, extra: Mapping[str, Any] | None = None,
              masses: Mapping[str, float] | None = None) -> str:
     """ph.x input: ``ldisp`` on ``qgrid`` with interpolated el-ph, q-points start_q..last_q
@@ -102,8 +102,7 @@ def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start
         "electron_phonon": "interpolated", "el_ph_sigma": float(proto["el_ph_sigma_ry"]),
         "el_ph_nsigma": int(proto["el_ph_nsigma"]), "trans": True, "ldisp": True,
         "nq1": int(qgrid[0]), "nq2": int(qgrid[1]), "nq3": int(qgrid[2]),
-        "start_q": start_q, "last_q": last_q, "recover": True if recover else None,
-        "max_seconds": max_seconds,
+        "start_q": start_q, "last_q": last_q, "max_seconds": max_seconds,
     }
     if patterns_only:
         params.update(start_irr=0, last_irr=0)

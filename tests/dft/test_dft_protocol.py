@@ -78,7 +78,7 @@ def generated_inputs() -> dict[str, str]:
                                   pseudo_dir="/pseudo", pseudos={"Al": "Al.pz-vbc.UPF"}, la2f=True),
         "relax.in": qi.pw_input(s, calculation="vc-relax", proto=p, cutoffs=cut, kgrid=[8, 8, 8],
                                 pseudo_dir="/pseudo", pseudos={"Al": "Al.pz-vbc.UPF"}, max_seconds=100.0),
-        "ph_q3.in": qi.ph_input(s, proto=p, qgrid=[4, 4, 4], start_q=3, last_q=3, recover=True),
+        "ph_q3.in": qi.ph_input(s, proto=p, qgrid=[4, 4, 4], start_q=3, last_q=3),
         "ph_init.in": qi.ph_input(s, proto=p, qgrid=[4, 4, 4], start_q=1, last_q=1, patterns_only=True),
         "q2r.in": qi.q2r_input(p),
         "matdyn.in": qi.matdyn_input(s, p),
