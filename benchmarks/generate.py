@@ -9,7 +9,8 @@ Without --model-dir a model is trained on the full training split (paper-like se
 25, Niggli cells, lattice lengths / N^(1/3), Tc head); --epochs bounds the run. Each sampling
 setting ``LEVELSxSTEPS@STEP_LR`` (suffix ``/fixed``: atom types kept from the composition
 head instead of re-read from the decoder each step) decodes the same Tc-optimised starting latents. Prints one row
-per setting and writes all numbers as JSON.
+per setting and writes all numbers as JSON, and every setting's samples (one row per sample,
+validity included) as ``<out>_samples_<setting>.csv``.
 
 COV-R / COV-P are printed under both rules (``separate`` = CDVAE's evaluation code, ``joint``)
 with the fingerprint kind and cutoffs of ``tcflow.generate.metrics`` (``--fingerprint``,
@@ -33,6 +34,20 @@ MIRROR = ROOT.parent / "shared" / "data" / "jarvis_supercon"
 DEFAULT_SETTINGS = "50x100@1e-4,50x40@1e-4,50x20@1e-4,50x10@1e-4,25x10@1e-4,50x10@1e-5,25x10@1e-5"
 
 
+def last_epoch_model(model_dir: Path, out: Path) -> Path:
+    """A model directory whose model.pt holds the weights of ``model_dir/last.ckpt``."""
+    import torch
+
+    ck = torch.load(model_dir / "last.ckpt", map_location="cpu", weights_only=False)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"hparams": json.loads((model_dir / "hparams.json").read_text()),
+                "scalers": json.loads((model_dir / "scalers.json").read_text()),
+                "model": ck["model"], "best_epoch": ck["state"]["best_epoch"],
+                "epochs_run": ck["state"]["epoch"]}, out / "model.pt")
+    print(f"weights of epoch {ck['state']['epoch']} (last.ckpt of {model_dir})", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-csv", default=str(MIRROR / "train.csv"))
@@ -41,6 +56,9 @@ def main() -> None:
     ap.add_argument("--model-dir", help="use this trained model instead of training one")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--decoder", choices=["painn", "schnet"], default="painn")
+    ap.add_argument("--weights", choices=["best", "last"], default="best",
+                    help="best: model.pt (best validation epoch); last: the weights of last.ckpt")
     ap.add_argument("--samples", type=int, default=256, help="samples (starting latents) per setting")
     ap.add_argument("--batch-size", type=int, default=256, help="crystals decoded together")
     ap.add_argument("--opt-steps", type=int, default=100)
@@ -79,12 +97,15 @@ def main() -> None:
     if model_dir is None:
         model_dir = work / "model"
         t0 = time.perf_counter()
-        summary = train(args.train_csv, args.val_csv, model_dir, HParams(hidden_dim=args.hidden),
+        summary = train(args.train_csv, args.val_csv, model_dir, HParams(hidden_dim=args.hidden, decoder=args.decoder),
                         TrainSettings(epochs=args.epochs, batch_size=25, lr=1e-3, patience=args.epochs),
                         seed=args.seed, device=args.device, log=lambda s: print(s, flush=True))
         result["train"] = {**summary, "wall_s": time.perf_counter() - t0}
         print(f"training: {summary['seconds_per_epoch']:.1f} s/epoch over {summary['epochs_run']} epochs "
               f"(best val epoch {summary['best_epoch']})", flush=True)
+    if args.weights == "last":
+        model_dir = last_epoch_model(Path(model_dir), work / "last")
+    result["model"] = {"dir": str(model_dir), "weights": args.weights}
     result["optimise"] = {"steps": args.opt_steps, "lr": 0.01, "prior_weight": args.prior_weight}
     print(f"latent optimisation: {args.opt_steps} Adam steps, lr 0.01, prior weight {args.prior_weight:g}", flush=True)
     ms = MetricSettings(fingerprint=args.fingerprint, cov_samples=args.cov_samples,
@@ -114,6 +135,8 @@ def main() -> None:
                "sampling_wall_s": dt, "metrics_wall_s": time.perf_counter() - t1, **m,
                **{f"{k}_{rule}": v for rule, d in m["cov_by_rule"].items() for k, v in d.items()}}
         rows.append(row)
+        df.to_csv(Path(args.out).with_name(Path(args.out).stem + f"_samples_{spec.replace('/', '_')}.csv"),
+                  index=False)
         sep, joint = m["cov_by_rule"]["separate"], m["cov_by_rule"]["joint"]
         print(f"{ls.evaluations:5d}  {spec:15s}  {len(df):4d}  {row['samples_per_s']:9.2f}  {m['struct_validity']:.3f}  "
               f"{m['comp_validity']:.3f}  {sep['cov_recall']:.3f}/{sep['cov_precision']:.3f}    "

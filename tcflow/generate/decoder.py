@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from tcflow.generate.dataset import MAX_Z
-from tcflow.generate.layers import AGG_SCALE, GaussianRBF, Interaction, cosine_envelope, mlp
+from tcflow.generate.layers import (AGG_SCALE, EquivariantInteraction, GaussianRBF, Interaction,
+                                    cosine_envelope, gather, mlp)
 from tcflow.generate.neighbors import radius_graph_pbc
 
 #: Number of sin/cos frequencies used to embed log(sigma).
@@ -32,6 +33,9 @@ def sigma_features(sigma: torch.Tensor) -> torch.Tensor:
 
 
 class ScoreDecoder(nn.Module):
+    """Distance-only (SchNet-like) blocks; the score is a sum over edges of learned scalars
+    times edge unit vectors (``model.decoder: schnet``)."""
+
     def __init__(self, hidden: int, latent_dim: int, num_layers: int, num_rbf: int, cutoff: float):
         super().__init__()
         self.cutoff = cutoff
@@ -48,10 +52,50 @@ class ScoreDecoder(nn.Module):
         e = radius_graph_pbc(frac, lattice, natoms, self.cutoff)
         rbf, env = self.rbf(e.dist), cosine_envelope(e.dist, self.cutoff)
         cond = self.cond(torch.cat([zlat, sigma_features(sigma)], -1))
-        h = self.embed(types) + cond[batch]
+        h = self.embed(types) + gather(cond, batch)
         for blk in self.blocks:
-            h = blk(h + cond[batch], e.src, e.dst, rbf, env)
-        w = self.edge_out(torch.cat([h[e.src], h[e.dst], rbf], -1)).squeeze(-1) * env
+            h = blk(h + gather(cond, batch), e.src, e.dst, rbf, env)
+        w = self.edge_out(torch.cat([gather(h, e.src), gather(h, e.dst), rbf], -1)).squeeze(-1) * env
         unit = e.vec / e.dist.clamp_min(1e-6)[:, None]
         eps = torch.zeros_like(frac).index_add_(0, e.src, w[:, None] * unit) / math.sqrt(AGG_SCALE)
         return eps, self.type_out(h)
+
+
+class EquivariantScoreDecoder(nn.Module):
+    """Blocks with vector features (:class:`EquivariantInteraction`, ``model.decoder: painn``).
+
+    The coordinate score is the per-atom vector features mapped to one channel plus the same
+    edge sum as :class:`ScoreDecoder`; both rotate with the crystal. Same inputs and outputs
+    as :class:`ScoreDecoder`.
+    """
+
+    def __init__(self, hidden: int, latent_dim: int, num_layers: int, num_rbf: int, cutoff: float):
+        super().__init__()
+        self.cutoff = cutoff
+        self.embed = nn.Embedding(MAX_Z + 1, hidden)
+        self.cond = mlp([latent_dim + 1 + 2 * SIGMA_FREQS, hidden, hidden])
+        self.rbf = GaussianRBF(num_rbf, cutoff)
+        self.blocks = nn.ModuleList(EquivariantInteraction(hidden, num_rbf) for _ in range(num_layers))
+        self.vec_gate = mlp([hidden, hidden, hidden])
+        self.vec_out = nn.Linear(hidden, 1, bias=False)
+        self.edge_out = mlp([2 * hidden + num_rbf, hidden, 1])
+        self.type_out = mlp([hidden, hidden, MAX_Z])
+
+    def forward(self, zlat, types, frac, lattice, natoms, batch, sigma):
+        """As :meth:`ScoreDecoder.forward`."""
+        e = radius_graph_pbc(frac, lattice, natoms, self.cutoff)
+        rbf, env = self.rbf(e.dist), cosine_envelope(e.dist, self.cutoff)
+        unit = e.vec / e.dist.clamp_min(1e-6)[:, None]
+        cond = self.cond(torch.cat([zlat, sigma_features(sigma)], -1))
+        s = self.embed(types) + gather(cond, batch)
+        v = torch.zeros(len(types), 3, s.shape[1], device=s.device, dtype=s.dtype)
+        for blk in self.blocks:
+            s, v = blk(s + gather(cond, batch), v, e.src, e.dst, rbf, env, unit)
+        eps = self.vec_out(v * self.vec_gate(s)[:, None, :]).squeeze(-1)
+        w = self.edge_out(torch.cat([gather(s, e.src), gather(s, e.dst), rbf], -1)).squeeze(-1) * env
+        eps = eps + torch.zeros_like(frac).index_add_(0, e.src, w[:, None] * unit) / math.sqrt(AGG_SCALE)
+        return eps, self.type_out(s)
+
+
+#: ``model.decoder`` names -> decoder classes.
+DECODERS = {"schnet": ScoreDecoder, "painn": EquivariantScoreDecoder}

@@ -50,13 +50,13 @@ def matrix_to_params(lattice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 def frac_to_cart(frac: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     """Cartesian positions (N, 3) Å of fractional ``frac`` (N, 3); ``batch`` (N,) graph index."""
-    return torch.einsum("ni,nij->nj", frac, lattice[batch])
+    return torch.einsum("ni,nij->nj", frac, torch.index_select(lattice, 0, batch))
 
 
 def cart_to_frac(cart: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     """Fractional coordinates (N, 3) of Cartesian ``cart`` (N, 3) Å (not wrapped)."""
     inv = torch.linalg.inv(lattice)
-    return torch.einsum("ni,nij->nj", cart, inv[batch])
+    return torch.einsum("ni,nij->nj", cart, torch.index_select(inv, 0, batch))
 
 
 def min_image_cart_diff(frac_a: torch.Tensor, frac_b: torch.Tensor, lattice: torch.Tensor,

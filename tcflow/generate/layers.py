@@ -12,6 +12,14 @@ from torch import nn
 AGG_SCALE = 32.0
 
 
+def gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[index]`` along dim 0 with a deterministic backward: the gradient of advanced
+    indexing is accumulated in parallel on CPU in a varying order (runs, and a resumed run,
+    would drift apart in the last bits); ``index_select``'s gradient is an ordered
+    ``index_add_``."""
+    return torch.index_select(x, 0, index)
+
+
 def mlp(dims: list[int], act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
     """Linear layers with ``act`` between them (none after the last)."""
     layers: list[nn.Module] = []
@@ -53,6 +61,45 @@ class Interaction(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, h, src, dst, rbf, env):
-        msg = self.lin_in(h)[dst] * self.filter(rbf) * env[:, None]
+        msg = gather(self.lin_in(h), dst) * self.filter(rbf) * env[:, None]
         agg = torch.zeros_like(h).index_add_(0, src, msg) / AGG_SCALE
         return self.norm(h + self.update(torch.cat([h, agg], -1)))
+
+
+class EquivariantInteraction(nn.Module):
+    """Message passing with scalar (N, H) and vector (N, 3, H) features, in the manner of
+    PaiNN (Schütt, Unke & Gastegger 2021, arXiv:2102.03150).
+
+    Vector features rotate with the crystal: they are built from edge unit vectors and
+    combined only linearly across channels or scaled by invariant gates; scalars see the
+    vectors only through norms and dot products, so they stay invariant. This lets the
+    network sense the direction in which an atom's environment is lopsided, which
+    distance-only blocks (:class:`Interaction`) cannot.
+
+    s (N, H), v (N, 3, H); src/dst (E,); rbf (E, R); env (E,); unit (E, 3) from src towards
+    dst -> updated (s, v).
+    """
+
+    def __init__(self, hidden: int, num_rbf: int):
+        super().__init__()
+        self.hidden = hidden
+        self.msg_s = mlp([hidden, hidden, 3 * hidden])
+        self.msg_rbf = nn.Linear(num_rbf, 3 * hidden)
+        self.U = nn.Linear(hidden, hidden, bias=False)
+        self.V = nn.Linear(hidden, hidden, bias=False)
+        self.update = mlp([2 * hidden, hidden, 3 * hidden])
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, s, v, src, dst, rbf, env, unit):
+        H = self.hidden
+        x = gather(self.msg_s(s), dst) * self.msg_rbf(rbf) * env[:, None]
+        ds, dvv, dvu = x.split(H, -1)
+        dv = gather(v, dst) * dvv[:, None, :] + unit[:, :, None] * dvu[:, None, :]
+        s = s + torch.zeros_like(s).index_add_(0, src, ds) / AGG_SCALE
+        v = v + torch.zeros_like(v).index_add_(0, src, dv) / AGG_SCALE
+        uv, vv = self.U(v), self.V(v)
+        vnorm = torch.sqrt((vv ** 2).sum(1) + 1e-8)
+        a_vv, a_sv, a_ss = self.update(torch.cat([s, vnorm], -1)).split(H, -1)
+        v = v + a_vv[:, None, :] * uv
+        s = self.norm(s + a_ss + a_sv * (uv * vv).sum(1))
+        return s, v

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tcflow.generate.dataset import MAX_Z, Batch, scaled_lengths
-from tcflow.generate.decoder import ScoreDecoder
+from tcflow.generate.decoder import DECODERS
 from tcflow.generate.encoder import Encoder
 from tcflow.generate.lattice import cart_to_frac, frac_to_cart, min_image_cart_diff, params_to_matrix
-from tcflow.generate.layers import mlp
+from tcflow.generate.layers import gather, mlp
 
 
 @dataclass
@@ -29,6 +29,7 @@ class HParams:
     hidden_dim: int = 128
     encoder_layers: int = 3
     decoder_layers: int = 3
+    decoder: str = "painn"
     num_rbf: int = 32
     cutoff_A: float = 6.0
     max_atoms: int = 20
@@ -71,7 +72,10 @@ class CDVAE(nn.Module):
         self.scalers = scalers
         D, H = hp.latent_dim, hp.hidden_dim
         self.encoder = Encoder(H, D, hp.encoder_layers, hp.num_rbf, hp.cutoff_A)
-        self.decoder = ScoreDecoder(H, D, hp.decoder_layers, hp.num_rbf, hp.cutoff_A)
+        if hp.decoder not in DECODERS:
+            raise ValueError(f"generate.model.decoder: unknown decoder {hp.decoder!r} "
+                             f"(one of {', '.join(DECODERS)})")
+        self.decoder = DECODERS[hp.decoder](H, D, hp.decoder_layers, hp.num_rbf, hp.cutoff_A)
         self.natoms_head = mlp([D, H, H, hp.max_atoms + 1])
         self.lattice_head = mlp([D, H, H, 6])
         self.composition_head = mlp([D, H, H, MAX_Z])
@@ -126,7 +130,7 @@ class CDVAE(nn.Module):
         lat_t = (torch.cat([scaled_lengths(b.lengths, b.natoms), b.angles], -1) - self.lat_mean) / self.lat_std
         out["lattice"] = F.mse_loss(self.lattice_head(z), lat_t)
         comp_logits = self.composition_head(z)
-        out["composition"] = F.cross_entropy(comp_logits[b.batch], b.z - 1)
+        out["composition"] = F.cross_entropy(gather(comp_logits, b.batch), b.z - 1)
         tc_t = (b.tc - self.scalers.tc_mean) / self.scalers.tc_std
         out["property"] = F.mse_loss(self.property_head(z).squeeze(-1), tc_t)
 

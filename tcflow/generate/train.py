@@ -187,6 +187,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu") -> CDVAE:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained model (run train_cdvae first)")
     ck = torch.load(path, map_location=device, weights_only=False)
-    model = CDVAE(HParams(**ck["hparams"]), Scalers(**ck["scalers"]))
+    # models saved before ``decoder`` became a setting have the distance-only decoder
+    model = CDVAE(HParams(**{"decoder": "schnet", **ck["hparams"]}), Scalers(**ck["scalers"]))
     model.load_state_dict(ck["model"])
     return model.to(device).eval()

@@ -50,8 +50,12 @@ def test_encoder_invariant(setup):
     assert mu.abs().sum() > 0
 
 
-def test_decoder_scores_rotate_and_types_invariant(setup):
-    model, b = setup
+@pytest.mark.parametrize("decoder", ["painn", "schnet"])
+def test_decoder_scores_rotate_and_types_invariant(val_crystals, decoder):
+    torch.manual_seed(0)
+    b = collate(val_crystals[:6])
+    model = CDVAE(HParams(**SMALL, decoder=decoder), Scalers.fit(b)).double().eval()
+    b.frac, b.lattice = b.frac.double(), b.lattice.double()
     zlat = torch.randn(b.num_graphs, SMALL["latent_dim"], dtype=torch.float64)
     sigma = torch.full((b.num_graphs,), 0.3, dtype=torch.float64)
     with torch.no_grad():

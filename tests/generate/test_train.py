@@ -89,3 +89,21 @@ def test_bad_cif_names_file_and_id(tmp_path, split_csv):
     df.to_csv(bad, index=False)
     with pytest.raises(ValueError, match=rf"bad.csv.*{df.loc[1, 'material_id']}"):
         read_crystals(bad)
+
+
+def test_unknown_decoder_is_named():
+    with pytest.raises(ValueError, match="generate.model.decoder: unknown decoder 'gemnet'"):
+        CDVAE(HParams(**SMALL, decoder="gemnet"), Scalers([0.0] * 6, [1.0] * 6, 0.0, 1.0))
+
+
+def test_model_saved_before_the_decoder_key_loads_as_schnet(tmp_path):
+    """Checkpoints written before ``model.decoder`` existed hold the distance-only decoder."""
+    hp = HParams(**SMALL, decoder="schnet")
+    model = CDVAE(hp, Scalers([0.0] * 6, [1.0] * 6, 0.0, 1.0))
+    old = {k: v for k, v in hp.to_dict().items() if k != "decoder"}
+    torch.save({"hparams": old, "scalers": model.scalers.to_dict(), "model": model.state_dict()},
+               tmp_path / "model.pt")
+    loaded = load_model(tmp_path)
+    assert loaded.hp.decoder == "schnet"
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
