@@ -32,16 +32,38 @@ def sigma_features(sigma: torch.Tensor) -> torch.Tensor:
     return torch.cat([ls, torch.sin(k * ls), torch.cos(k * ls)], -1)
 
 
-class ScoreDecoder(nn.Module):
-    """Distance-only (SchNet-like) blocks; the score is a sum over edges of learned scalars
-    times edge unit vectors (``model.decoder: schnet``)."""
+class _DecoderBase(nn.Module):
+    """What both decoders share: atom embedding, the (z, sigma) conditioning, the radial basis,
+    the periodic graph and the edge-sum part of the score."""
 
-    def __init__(self, hidden: int, latent_dim: int, num_layers: int, num_rbf: int, cutoff: float):
+    def __init__(self, hidden: int, latent_dim: int, num_rbf: int, cutoff: float):
         super().__init__()
         self.cutoff = cutoff
         self.embed = nn.Embedding(MAX_Z + 1, hidden)
         self.cond = mlp([latent_dim + 1 + 2 * SIGMA_FREQS, hidden, hidden])
         self.rbf = GaussianRBF(num_rbf, cutoff)
+
+    def _graph(self, zlat, types, frac, lattice, natoms, batch, sigma):
+        """Edges, their basis (E, R) and envelope (E,), unit vectors (E, 3), the per-atom
+        conditioning (N, H) and the initial atom features (N, H)."""
+        e = radius_graph_pbc(frac, lattice, natoms, self.cutoff)
+        rbf, env = self.rbf(e.dist), cosine_envelope(e.dist, self.cutoff)
+        unit = e.vec / e.dist.clamp_min(1e-6)[:, None]
+        cond = gather(self.cond(torch.cat([zlat, sigma_features(sigma)], -1)), batch)
+        return e, rbf, env, unit, cond, self.embed(types) + cond
+
+    def _edge_score(self, h, e, rbf, env, unit, frac):
+        """(N, 3): sum over each atom's edges of a learned scalar times the edge unit vector."""
+        w = self.edge_out(torch.cat([gather(h, e.src), gather(h, e.dst), rbf], -1)).squeeze(-1) * env
+        return torch.zeros_like(frac).index_add_(0, e.src, w[:, None] * unit) / math.sqrt(AGG_SCALE)
+
+
+class ScoreDecoder(_DecoderBase):
+    """Distance-only (SchNet-like) blocks; the score is a sum over edges of learned scalars
+    times edge unit vectors (``model.decoder: schnet``)."""
+
+    def __init__(self, hidden: int, latent_dim: int, num_layers: int, num_rbf: int, cutoff: float):
+        super().__init__(hidden, latent_dim, num_rbf, cutoff)
         self.blocks = nn.ModuleList(Interaction(hidden, num_rbf) for _ in range(num_layers))
         self.edge_out = mlp([2 * hidden + num_rbf, hidden, 1])
         self.type_out = mlp([hidden, hidden, MAX_Z])
@@ -49,19 +71,13 @@ class ScoreDecoder(nn.Module):
     def forward(self, zlat, types, frac, lattice, natoms, batch, sigma):
         """zlat (B, D); types (N,) atomic numbers; frac (N, 3); lattice (B, 3, 3) Å;
         natoms (B,); batch (N,); sigma (B,) Å. Returns (eps (N, 3), type_logits (N, MAX_Z))."""
-        e = radius_graph_pbc(frac, lattice, natoms, self.cutoff)
-        rbf, env = self.rbf(e.dist), cosine_envelope(e.dist, self.cutoff)
-        cond = self.cond(torch.cat([zlat, sigma_features(sigma)], -1))
-        h = self.embed(types) + gather(cond, batch)
+        e, rbf, env, unit, cond, h = self._graph(zlat, types, frac, lattice, natoms, batch, sigma)
         for blk in self.blocks:
-            h = blk(h + gather(cond, batch), e.src, e.dst, rbf, env)
-        w = self.edge_out(torch.cat([gather(h, e.src), gather(h, e.dst), rbf], -1)).squeeze(-1) * env
-        unit = e.vec / e.dist.clamp_min(1e-6)[:, None]
-        eps = torch.zeros_like(frac).index_add_(0, e.src, w[:, None] * unit) / math.sqrt(AGG_SCALE)
-        return eps, self.type_out(h)
+            h = blk(h + cond, e.src, e.dst, rbf, env)
+        return self._edge_score(h, e, rbf, env, unit, frac), self.type_out(h)
 
 
-class EquivariantScoreDecoder(nn.Module):
+class EquivariantScoreDecoder(_DecoderBase):
     """Blocks with vector features (:class:`EquivariantInteraction`, ``model.decoder: painn``).
 
     The coordinate score is the per-atom vector features mapped to one channel plus the same
@@ -70,11 +86,7 @@ class EquivariantScoreDecoder(nn.Module):
     """
 
     def __init__(self, hidden: int, latent_dim: int, num_layers: int, num_rbf: int, cutoff: float):
-        super().__init__()
-        self.cutoff = cutoff
-        self.embed = nn.Embedding(MAX_Z + 1, hidden)
-        self.cond = mlp([latent_dim + 1 + 2 * SIGMA_FREQS, hidden, hidden])
-        self.rbf = GaussianRBF(num_rbf, cutoff)
+        super().__init__(hidden, latent_dim, num_rbf, cutoff)
         self.blocks = nn.ModuleList(EquivariantInteraction(hidden, num_rbf) for _ in range(num_layers))
         self.vec_gate = mlp([hidden, hidden, hidden])
         self.vec_out = nn.Linear(hidden, 1, bias=False)
@@ -83,18 +95,12 @@ class EquivariantScoreDecoder(nn.Module):
 
     def forward(self, zlat, types, frac, lattice, natoms, batch, sigma):
         """As :meth:`ScoreDecoder.forward`."""
-        e = radius_graph_pbc(frac, lattice, natoms, self.cutoff)
-        rbf, env = self.rbf(e.dist), cosine_envelope(e.dist, self.cutoff)
-        unit = e.vec / e.dist.clamp_min(1e-6)[:, None]
-        cond = self.cond(torch.cat([zlat, sigma_features(sigma)], -1))
-        s = self.embed(types) + gather(cond, batch)
+        e, rbf, env, unit, cond, s = self._graph(zlat, types, frac, lattice, natoms, batch, sigma)
         v = torch.zeros(len(types), 3, s.shape[1], device=s.device, dtype=s.dtype)
         for blk in self.blocks:
-            s, v = blk(s + gather(cond, batch), v, e.src, e.dst, rbf, env, unit)
+            s, v = blk(s + cond, v, e.src, e.dst, rbf, env, unit)
         eps = self.vec_out(v * self.vec_gate(s)[:, None, :]).squeeze(-1)
-        w = self.edge_out(torch.cat([gather(s, e.src), gather(s, e.dst), rbf], -1)).squeeze(-1) * env
-        eps = eps + torch.zeros_like(frac).index_add_(0, e.src, w[:, None] * unit) / math.sqrt(AGG_SCALE)
-        return eps, self.type_out(s)
+        return eps + self._edge_score(s, e, rbf, env, unit, frac), self.type_out(s)
 
 
 #: ``model.decoder`` names -> decoder classes.
