@@ -38,12 +38,13 @@ def last_epoch_model(model_dir: Path, out: Path) -> Path:
     """A model directory whose model.pt holds the weights of ``model_dir/last.ckpt``."""
     import torch
 
-    ck = torch.load(model_dir / "last.ckpt", map_location="cpu", weights_only=False)
+    from tcflow.generate.train import CKPT, MODEL, write_model
+
+    ck = torch.load(model_dir / CKPT, map_location="cpu", weights_only=False)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({"hparams": json.loads((model_dir / "hparams.json").read_text()),
-                "scalers": json.loads((model_dir / "scalers.json").read_text()),
-                "model": ck["model"], "best_epoch": ck["state"]["best_epoch"],
-                "epochs_run": ck["state"]["epoch"]}, out / "model.pt")
+    write_model(out / MODEL, json.loads((model_dir / "hparams.json").read_text()),
+                json.loads((model_dir / "scalers.json").read_text()), ck["model"],
+                ck["state"]["best_epoch"], ck["state"]["epoch"])
     print(f"weights of epoch {ck['state']['epoch']} (last.ckpt of {model_dir})", flush=True)
     return out
 

@@ -43,6 +43,7 @@ def main() -> None:
     from pymatgen.core import Element, Structure
     from scipy.stats import wasserstein_distance
 
+    from tcflow.generate.dataset import MAX_Z
     from tcflow.generate.lattice import params_to_matrix, volume
     from tcflow.generate.optimise import OptimiseSettings, optimise_latents
     from tcflow.generate.sample import starting_latents
@@ -51,7 +52,7 @@ def main() -> None:
 
     model = load_model(args.model_dir)
     ref = [Structure.from_str(c, fmt="cif").density for c in pd.read_csv(args.test_csv)["cif"]]
-    mass = torch.tensor([float(Element.from_Z(z).atomic_mass) for z in range(1, model.composition_head[-1].out_features + 1)])
+    mass = torch.tensor([float(Element.from_Z(z).atomic_mass) for z in range(1, MAX_Z + 1)])
     z0 = starting_latents(model, args.train_csv, args.samples, "posterior",
                           torch.Generator().manual_seed(args.seed), "cpu")
     print(f"test split: mean density {np.mean(ref):.2f} g/cm3 (n={len(ref)})")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from tcflow.generate.layers import gather
+
 #: Angles (deg) predicted by the lattice head are clamped into this range so that the cell
 #: matrix stays real (a, b, c with any angle outside it are unphysically flat cells anyway).
 MIN_ANGLE_DEG = 30.0
@@ -50,13 +52,13 @@ def matrix_to_params(lattice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 def frac_to_cart(frac: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     """Cartesian positions (N, 3) Å of fractional ``frac`` (N, 3); ``batch`` (N,) graph index."""
-    return torch.einsum("ni,nij->nj", frac, torch.index_select(lattice, 0, batch))
+    return torch.einsum("ni,nij->nj", frac, gather(lattice, batch))
 
 
 def cart_to_frac(cart: torch.Tensor, lattice: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     """Fractional coordinates (N, 3) of Cartesian ``cart`` (N, 3) Å (not wrapped)."""
     inv = torch.linalg.inv(lattice)
-    return torch.einsum("ni,nij->nj", cart, torch.index_select(inv, 0, batch))
+    return torch.einsum("ni,nij->nj", cart, gather(inv, batch))
 
 
 def min_image_cart_diff(frac_a: torch.Tensor, frac_b: torch.Tensor, lattice: torch.Tensor,

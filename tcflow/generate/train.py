@@ -171,14 +171,20 @@ def train(train_csv: str | os.PathLike, val_csv: str | os.PathLike, outdir: str 
 
     if state["history"]:
         _write_loss_files(outdir, state["history"])  # also when resuming a finished run
-    with atomic_path(outdir / MODEL) as tmp:
-        torch.save({"hparams": hp.to_dict(), "scalers": scalers.to_dict(),
-                    "model": state["best_state"], "best_epoch": state["best_epoch"],
-                    "epochs_run": state["epoch"]}, tmp)
+    write_model(outdir / MODEL, hp.to_dict(), scalers.to_dict(), state["best_state"],
+                state["best_epoch"], state["epoch"])
     return {"epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
             "best_val_loss": state["best_val"], "n_train": len(tr), "n_val": len(va),
             "device": str(dev), "seconds_per_epoch": sum(r["seconds"] for r in state["history"]) /
             max(len(state["history"]), 1), "train_settings": asdict(ts)}
+
+
+def write_model(path: str | os.PathLike, hparams: dict, scalers: dict, weights: dict,
+                best_epoch: int, epochs_run: int) -> None:
+    """Write a final model file (what :func:`load_model` reads), atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"hparams": hparams, "scalers": scalers, "model": weights,
+                    "best_epoch": best_epoch, "epochs_run": epochs_run}, tmp)
 
 
 def load_model(model_dir: str | os.PathLike, device: str = "cpu") -> CDVAE:
