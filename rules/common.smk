@@ -9,8 +9,11 @@ sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
 from tcflow.config import check_config, CID_PATTERN
+from tcflow.smk import watch_interrupt
 
 check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.json")
+# Ctrl-C: in-process jobs still running publish nothing afterwards (tcflow/smk.py says why)
+watch_interrupt()
 
 
 wildcard_constraints:

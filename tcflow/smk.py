@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import signal
 import threading
 import traceback
 from typing import Iterator
@@ -46,6 +47,50 @@ def prepare_exit() -> None:
 
 class JobError(RuntimeError):
     """An in-process job failed; the message is one line naming the rule (and candidate)."""
+
+
+class Interrupted(JobError):
+    """An output was about to be published after Snakemake had been interrupted (Ctrl-C)."""
+
+
+#: Set by the SIGINT handler of :func:`watch_interrupt`: Snakemake is shutting down.
+INTERRUPTED = threading.Event()
+
+
+def watch_interrupt() -> bool:
+    """Record a Ctrl-C for the in-process jobs, then let Snakemake handle it as before.
+
+    Called by the Snakefile at parse time (main thread). On SIGINT Snakemake stops scheduling and
+    waits for the running jobs, but an in-process (``run:``, threaded) job that was past its QE
+    run goes on and would publish its output after Snakemake had already given it up: the output
+    then looks finished while Snakemake keeps its "incomplete" marker, and the next run stops
+    with ``IncompleteFilesException`` (or, with ``--rerun-incomplete``, redoes the job anyway).
+    With the Ctrl-C recorded, :func:`raise_if_interrupted` makes such a job fail before it
+    publishes anything, like a job whose QE run was cut. Returns whether a handler was installed
+    (not outside the main thread, nor where SIGINT is ignored).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    prev = signal.getsignal(signal.SIGINT)
+    if prev in (signal.SIG_IGN, None) or getattr(prev, "tcflow_watch", False):
+        return False
+
+    def on_sigint(signum, frame):
+        INTERRUPTED.set()
+        if callable(prev):
+            return prev(signum, frame)
+        raise KeyboardInterrupt
+
+    on_sigint.tcflow_watch = True
+    signal.signal(signal.SIGINT, on_sigint)
+    return True
+
+
+def raise_if_interrupted(what) -> None:
+    """Refuse to publish ``what`` (a path) once Snakemake has been interrupted."""
+    if INTERRUPTED.is_set():
+        raise Interrupted(f"{what}: not published: the run was interrupted (Ctrl-C) while this job ran; "
+                          "rerunning the workflow redoes it")
 
 
 class _ThisThread(logging.Filter):

@@ -20,6 +20,31 @@ def test_defaults_filled_across_refs():
     assert cfg["candidates"]["source"] == "generate"
 
 
+def _schema_keys(node: dict, path: str):
+    """(dotted key, its schema) for every property under ``node``, nested objects included."""
+    for key, sub in node.get("properties", {}).items():
+        yield f"{path}{key}", sub
+        yield from _schema_keys(sub, f"{path}{key}.")
+
+
+@pytest.mark.parametrize("section", sorted(p.name for p in SCHEMA.parent.glob("*.schema.json")))
+def test_every_key_has_a_description_and_nothing_else_stray(section):
+    """Each key documents itself; a description split by a stray comma into a second,
+    null-valued 'keyword' (as YAML-to-JSON conversion once did) fails here."""
+    import json
+
+    allowed = {"type", "default", "description", "enum", "minimum", "maximum", "exclusiveMinimum",
+               "exclusiveMaximum", "properties", "additionalProperties", "items", "minItems",
+               "maxItems", "pattern", "format", "$ref", "oneOf", "anyOf", "required", "uniqueItems"}
+    schema = json.loads((SCHEMA.parent / section).read_text())
+    for key, sub in _schema_keys(schema, ""):
+        if "$ref" in sub:          # a section: described in its own file
+            continue
+        assert isinstance(sub.get("description"), str) and sub["description"].strip(), f"{section}: {key}"
+        stray = set(sub) - allowed
+        assert not stray, f"{section}: {key}: unexpected schema entries {sorted(stray)}"
+
+
 @pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid(name):
     cfg = yaml.safe_load((REPO / "config" / name).read_text())

@@ -37,6 +37,7 @@ from tcflow.dft.pseudos import MissingPseudopotential, load_family, resolve_pseu
 from tcflow.dft.runner import Launch, ph_handler, pw_handler, run_qe, run_with_retries
 from tcflow.dft.symmetry import standardise
 from tcflow.io import atomic_write_json, atomic_write_text, read_json
+from tcflow.smk import raise_if_interrupted
 
 log = logging.getLogger(__name__)
 OK = "ok"
@@ -70,9 +71,7 @@ def _staged(func):
         stage.mkdir(parents=True)
         bound.arguments["outdir"] = stage
         result = func(*bound.args, **bound.kwargs)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(stage, out)
+        _publish(stage, out)
         return result
 
     return wrapper
@@ -470,6 +469,9 @@ def step_ph_q(structure_dir, relax_dir, scf_dir, ph_init_dir, chunk: int, q_per_
 
 
 def _publish(stage: Path, final: Path) -> None:
+    """Rename the finished ``stage`` directory onto ``final`` (not after a Ctrl-C: see
+    :func:`tcflow.smk.watch_interrupt`)."""
+    raise_if_interrupted(final)
     if final.exists():
         shutil.rmtree(final)
     os.replace(stage, final)

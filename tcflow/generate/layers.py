@@ -62,7 +62,7 @@ class Interaction(nn.Module):
 
     def forward(self, h, src, dst, rbf, env):
         msg = gather(self.lin_in(h), dst) * self.filter(rbf) * env[:, None]
-        agg = torch.zeros_like(h).index_add_(0, src, msg) / AGG_SCALE
+        agg = torch.zeros_like(h).index_add_(0, src, msg, alpha=1.0 / AGG_SCALE)
         return self.norm(h + self.update(torch.cat([h, agg], -1)))
 
 
@@ -91,15 +91,21 @@ class EquivariantInteraction(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, s, v, src, dst, rbf, env, unit):
+        """``v`` may be None for all-zero vector features (the first block): the messages
+        that would carry them are then skipped."""
         H = self.hidden
         x = gather(self.msg_s(s), dst) * self.msg_rbf(rbf) * env[:, None]
         ds, dvv, dvu = x.split(H, -1)
-        dv = gather(v, dst) * dvv[:, None, :] + unit[:, :, None] * dvu[:, None, :]
-        s = s + torch.zeros_like(s).index_add_(0, src, ds) / AGG_SCALE
-        v = v + torch.zeros_like(v).index_add_(0, src, dv) / AGG_SCALE
+        dv = unit[:, :, None] * dvu[:, None, :]
+        if v is None:
+            v = torch.zeros(len(s), 3, H, device=s.device, dtype=s.dtype)
+        else:
+            dv = torch.addcmul(dv, gather(v, dst), dvv[:, None, :])
+        s = torch.index_add(s, 0, src, ds, alpha=1.0 / AGG_SCALE)
+        v = torch.index_add(v, 0, src, dv, alpha=1.0 / AGG_SCALE)
         uv, vv = self.U(v), self.V(v)
         vnorm = torch.sqrt((vv ** 2).sum(1) + 1e-8)
         a_vv, a_sv, a_ss = self.update(torch.cat([s, vnorm], -1)).split(H, -1)
-        v = v + a_vv[:, None, :] * uv
+        v = torch.addcmul(v, a_vv[:, None, :], uv)
         s = self.norm(s + a_ss + a_sv * (uv * vv).sum(1))
         return s, v

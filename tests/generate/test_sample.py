@@ -8,7 +8,7 @@ import torch
 from tcflow.generate.model import HParams
 from tcflow.generate.optimise import OptimiseSettings, optimise_latents
 from tcflow.generate.sample import COLUMNS, SampleSettings, merge_manifests, sample_shard
-from tcflow.generate.sampler import LangevinSettings, allocate_types
+from tcflow.generate.sampler import LangevinSettings, allocate_types, langevin_decode
 from tcflow.generate.train import TrainSettings, load_model, train
 
 SMALL = dict(latent_dim=8, hidden_dim=32, encoder_layers=2, decoder_layers=2, num_rbf=16, cutoff_A=5.0)
@@ -92,3 +92,32 @@ def test_validity_records():
     assert not describe(Structure(Lattice.cubic(4.0), ["Na", "Na", "Cl", "Cl", "Cl"],
                                   [[0, 0, 0], [.5, .5, .5], [.5, 0, 0], [0, .5, 0], [0, 0, .5]]),
                         0.5, 0.1, 5.0)["comp_valid"]  # Na2Cl3 is not charge neutral
+
+
+def test_compiled_decoder_computes_the_same_scores(model_dir, val_crystals):
+    """``langevin.compile``: the torch.compile-d message passing is the eager network (up to
+    float32 rounding) on batches of different sizes, and the model's state is untouched."""
+    from tcflow.generate.dataset import collate
+
+    model = load_model(model_dir / "model")
+    keys = sorted(model.state_dict())
+    eager = []
+    for n in (3, 7):
+        b = collate(val_crystals[:n])
+        z = torch.randn(n, SMALL["latent_dim"], generator=torch.Generator().manual_seed(n))
+        sig = torch.full((n,), 0.3)
+        with torch.no_grad():
+            eager.append(model.decoder(z, b.z, b.frac, b.lattice, b.natoms, b.batch, sig))
+    model.decoder.compile_network()
+    for n, (eps0, logits0) in zip((3, 7), eager):
+        b = collate(val_crystals[:n])
+        z = torch.randn(n, SMALL["latent_dim"], generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            eps, logits = model.decoder(z, b.z, b.frac, b.lattice, b.natoms, b.batch, torch.full((n,), 0.3))
+        assert torch.allclose(eps, eps0, rtol=1e-4, atol=1e-5 * float(eps0.abs().max()))
+        assert torch.allclose(logits, logits0, rtol=1e-4, atol=1e-5 * float(logits0.abs().max()))
+    assert sorted(model.state_dict()) == keys
+    dec = langevin_decode(model, torch.randn(4, SMALL["latent_dim"]),
+                          LangevinSettings(num_levels=3, steps_per_level=2, compile=True),
+                          torch.Generator().manual_seed(0))
+    assert dec.frac.shape == (int(dec.natoms.sum()), 3) and bool(((dec.frac >= 0) & (dec.frac < 1)).all())
