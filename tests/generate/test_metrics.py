@@ -13,7 +13,7 @@ import pytest
 
 from tcflow.generate import fingerprints as fpmod
 from tcflow.generate.fingerprints import DEFAULT_CUTOFFS, fingerprint_set
-from tcflow.generate.metrics import (MetricSettings, comp_scaler, coverage_from_distances,
+from tcflow.generate.metrics import (MetricSettings, comp_scaler, coverage_from_distances, recall_by_part,
                                      fingerprint_distances, generation_metrics, split_fingerprints)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +67,8 @@ def test_separate_and_joint_rules_differ():
     # reference 0: nearest in structure = sample 0, nearest in composition = sample 1
     assert sep == {"cov_recall": 0.5, "cov_precision": pytest.approx(1 / 3)}
     assert joint == {"cov_recall": 0.0, "cov_precision": 0.0}
+    # what limits the recall: reference 1 has no sample near its structure; both have one near their composition
+    assert recall_by_part(ds, dc, 0.4, 10.0) == {"structure": 0.5, "composition": 1.0}
     both = coverage_from_distances(np.array([[0.1]]), np.array([[1.0]]), 0.4, 10.0, "joint")
     assert both == {"cov_recall": 1.0, "cov_precision": 1.0}
     assert coverage_from_distances(np.zeros((0, 2)), np.zeros((0, 2)), 0.4, 10.0) == \
