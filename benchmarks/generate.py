@@ -6,7 +6,8 @@ generation metrics against the number of decoder evaluations per structure.
         --settings 50x10@1e-5
 
 Without --model-dir a model is trained on the full training split (paper-like setting: batch
-25, Niggli cells, lattice lengths / N^(1/3), Tc head); --epochs bounds the run. Each sampling
+25, Niggli cells, lattice lengths / N^(1/3), Tc head); --epochs bounds the run, --train-dir
+keeps the model (``--train-dir model --epochs 83 --settings none`` trains only). Each sampling
 setting ``LEVELSxSTEPS@STEP_LR`` (suffix ``/fixed``: atom types kept from the composition
 head instead of re-read from the decoder each step) decodes the same Tc-optimised starting latents. Prints one row
 per setting and writes all numbers as JSON, and every setting's samples (one row per sample,
@@ -89,6 +90,8 @@ def main() -> None:
     ap.add_argument("--test-csv", default=str(MIRROR / "test.csv"))
     ap.add_argument("--model-dir", help="use this trained model instead of training one")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--train-dir", help="train into this directory (kept; a rerun resumes from its last.ckpt) "
+                                        "instead of a temporary one")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--decoder", choices=["painn", "schnet"], default="painn")
     ap.add_argument("--weights", choices=["best", "last"], default="best",
@@ -99,7 +102,7 @@ def main() -> None:
     ap.add_argument("--prior-weight", type=float, default=0.1,
                     help="latent optimisation: weight of 0.5*|z|^2 (0 = the paper's unconstrained ascent)")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS,
-                    help="comma-separated LEVELSxSTEPS@STEP_LR[/fixed] Langevin settings")
+                    help="comma-separated LEVELSxSTEPS@STEP_LR[/fixed] Langevin settings; 'none': train only")
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the decoder's message passing (langevin.compile); the first "
                          "setting's time includes the compilation")
@@ -134,7 +137,7 @@ def main() -> None:
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     model_dir = args.model_dir
     if model_dir is None:
-        model_dir = work / "model"
+        model_dir = Path(args.train_dir) if args.train_dir else work / "model"
         t0 = time.perf_counter()
         summary = train(args.train_csv, args.val_csv, model_dir, HParams(hidden_dim=args.hidden, decoder=args.decoder),
                         TrainSettings(epochs=args.epochs, batch_size=25, lr=1e-3, patience=args.epochs),
@@ -156,7 +159,7 @@ def main() -> None:
     rows = []
     print("evals  setting          n     samples/s  struct  comp   COV-R/P sep    COV-R/P joint  W(dens)  W(#el)  "
           "non-P1  Tc0->Tc(latent)  Tc(decoded)  fp-fail  wall s")
-    for spec in args.settings.split(","):
+    for spec in [] if args.settings == "none" else args.settings.split(","):
         body, _, mode = spec.partition("/")
         shape, lr = body.split("@")
         levels, steps = map(int, shape.split("x"))
