@@ -46,4 +46,4 @@ dryrun: setup
 	$(VENV)/bin/snakemake -n --configfile config/paper.yaml
 
 clean:
-	rm -rf results logs .snakemake benchmarks/*/
+	rm -rf results logs .snakemake

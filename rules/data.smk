@@ -16,7 +16,7 @@ rule fetch_data:
     log:
         "logs/data/fetch_data.log",
     benchmark:
-        "benchmarks/data/fetch_data.tsv"
+        "logs/benchmarks/data/fetch_data.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -44,7 +44,7 @@ rule prepare_data:
     log:
         "logs/data/prepare_data.log",
     benchmark:
-        "benchmarks/data/prepare_data.tsv"
+        "logs/benchmarks/data/prepare_data.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -64,7 +64,7 @@ rule fetch_pseudos:
     log:
         "logs/data/fetch_pseudos.log",
     benchmark:
-        "benchmarks/data/fetch_pseudos.tsv"
+        "logs/benchmarks/data/fetch_pseudos.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -19,7 +19,7 @@ get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])
 Q_PER_JOB = config["dft"]["q_per_job"]
 DFT_DIR = "results/dft/{cid}"
 DFT_LOG = "logs/dft/{cid}"
-DFT_BENCH = "benchmarks/dft/{cid}"
+DFT_BENCH = "logs/benchmarks/dft/{cid}"
 #: portable defaults; a cluster profile overrides threads/tasks/runtime per rule (set-resources)
 DFT_MPI_THREADS = 2
 DFT_PW_RUNTIME_MIN = 240

@@ -26,7 +26,7 @@ rule train_cdvae:
     log:
         "logs/generate/train_cdvae.log",
     benchmark:
-        "benchmarks/generate/train_cdvae.tsv"
+        "logs/benchmarks/generate/train_cdvae.tsv"
     threads: 2
     resources:
         mem_mb=8000,
@@ -50,7 +50,7 @@ rule sample_cdvae:
     log:
         "logs/generate/sample_{shard}.log",
     benchmark:
-        "benchmarks/generate/sample_{shard}.tsv"
+        "logs/benchmarks/generate/sample_{shard}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -73,7 +73,7 @@ rule merge_samples:
     log:
         "logs/generate/merge_samples.log",
     benchmark:
-        "benchmarks/generate/merge_samples.tsv"
+        "logs/benchmarks/generate/merge_samples.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -94,7 +94,7 @@ rule generate_metrics:
     log:
         "logs/generate/generate_metrics.log",
     benchmark:
-        "benchmarks/generate/generate_metrics.tsv"
+        "logs/benchmarks/generate/generate_metrics.tsv"
     threads: 1
     resources:
         mem_mb=8000,

@@ -17,7 +17,7 @@ rule aggregate:
     log:
         "logs/report/aggregate.log",
     benchmark:
-        "benchmarks/report/aggregate.tsv"
+        "logs/benchmarks/report/aggregate.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -50,7 +50,7 @@ rule report:
     log:
         "logs/report/report.log",
     benchmark:
-        "benchmarks/report/report.tsv"
+        "logs/benchmarks/report/report.tsv"
     threads: 1
     resources:
         mem_mb=2000,

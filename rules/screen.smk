@@ -15,7 +15,7 @@ rule screen:
     log:
         "logs/screen/screen.log",
     benchmark:
-        "benchmarks/screen/screen.tsv"
+        "logs/benchmarks/screen/screen.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -45,7 +45,7 @@ checkpoint candidates:
     log:
         "logs/screen/candidates.log",
     benchmark:
-        "benchmarks/screen/candidates.tsv"
+        "logs/benchmarks/screen/candidates.tsv"
     threads: 1
     resources:
         mem_mb=2000,

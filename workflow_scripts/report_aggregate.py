@@ -1,5 +1,5 @@
 """Rule aggregate: one table of every candidate's DFT record, with novelty."""
-from tcflow.analysis.aggregate import aggregate
+from tcflow.report.aggregate import aggregate
 from tcflow.scriptlog import rule_logging
 
 with rule_logging(snakemake.log[0], "aggregate") as log:

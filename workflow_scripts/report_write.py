@@ -1,5 +1,5 @@
 """Rule report: report.md and the collated versions file."""
-from tcflow.analysis.report import collate_versions, write_report
+from tcflow.report.report import collate_versions, write_report
 from tcflow.scriptlog import rule_logging
 
 with rule_logging(snakemake.log[0], "report") as log:

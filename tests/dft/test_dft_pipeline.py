@@ -131,7 +131,7 @@ def test_al_record_and_layout(al_run):
                       ("scf", "scf.json"), ("ph_init", "qpoints.json"), ("ph", "ph.json"), ("q2r", "q2r.json"),
                       ("matdyn", "matdyn.json"), ("lambda", "lambda.json")]:
         assert json.loads((cand / step / rec).read_text())["status"] == "ok", step
-        assert (wd / f"logs/dft/al/{step}.log").exists() and (wd / f"benchmarks/dft/al/{step}.tsv").exists()
+        assert (wd / f"logs/dft/al/{step}.log").exists() and (wd / f"logs/benchmarks/dft/al/{step}.tsv").exists()
     assert sorted(p.name for p in (cand / "ph_q").iterdir() if p.is_dir() and p.name.isdigit()) == \
         sorted(str(i) for i in range(1, 9))
     assert (cand / "ph/elph_dir/elph.inp_lambda.8").exists() and (cand / "q2r/ifc.fc").exists()

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 from pymatgen.core import Lattice, Structure
 
-from tcflow.analysis.aggregate import aggregate, novelty
-from tcflow.analysis.report import markdown_table
+from tcflow.report.aggregate import aggregate, novelty
+from tcflow.report.report import markdown_table
 from tcflow.data.fetch import fetch_dataset
 from tcflow.data.prepare import prepare_splits
 from tcflow.data.splits import read_split
