@@ -28,16 +28,16 @@ rule all:
     default_target: True
 
 
-# Snakemake leaves its 1 s rescheduling timers alive after the last job, and CPython's exit-time
-# garbage collection walks everything the run imported: without this the process lingers up to
-# a second after every run (see tcflow/smk.py).
-onsuccess:
-    from tcflow.smk import prepare_exit
 
-    prepare_exit()
+# The end of a run lists the candidates that did not end with a Tc, and why (a local run keeps
+# going past a failed candidate: profiles/local sets keep-going).
+onsuccess:
+    from tcflow.dft.summary import print_summary
+
+    print_summary()
 
 
 onerror:
-    from tcflow.smk import prepare_exit
+    from tcflow.dft.summary import print_summary
 
-    prepare_exit()
+    print_summary()

@@ -9,11 +9,13 @@ sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
 from tcflow.config import check_config, CID_PATTERN
-from tcflow.smk import watch_interrupt
+from tcflow.smk import forward_interrupt, mark_snakemake_process
 
 check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.json")
-# Ctrl-C: in-process jobs still running publish nothing afterwards (tcflow/smk.py says why)
-watch_interrupt()
+# the jobs watch this process: if it is killed, they stop their QE runs (tcflow.dft.job)
+mark_snakemake_process()
+# a SIGINT to this process alone (not a terminal's Ctrl-C) reaches the running jobs too
+forward_interrupt()
 
 
 wildcard_constraints:

@@ -2,8 +2,7 @@
 
 A crashed job must never leave a file that looks finished: every writer here writes to a
 temporary file in the destination directory and renames it into place (``os.replace`` is
-atomic on POSIX within one filesystem). Nothing is renamed into place once the Snakemake
-process has been interrupted (:func:`tcflow.smk.raise_if_interrupted`).
+atomic on POSIX within one filesystem).
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
-
-from tcflow.smk import raise_if_interrupted
 
 
 @contextlib.contextmanager
@@ -34,7 +31,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        raise_if_interrupted(dest)
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():
@@ -56,7 +52,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         yield tmp
-        raise_if_interrupted(dest)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)

@@ -1,120 +1,82 @@
-"""Small helpers for the Snakefile and its in-process (``run:``) jobs; imported at parse time, so
-standard library only."""
+"""Small helpers for the Snakefile, imported at parse time: standard library only (psutil, a
+Snakemake dependency, is imported when a signal arrives).
+
+- :func:`mark_snakemake_process`: tell the jobs which process runs the workflow, so that a DFT job
+  whose Snakemake was killed stops its QE runs (:mod:`tcflow.dft.job`).
+- :func:`forward_interrupt`: a SIGINT sent to the Snakemake process alone reaches its jobs.
+  Snakemake 9 answers SIGINT by waiting for the jobs it started; a terminal's Ctrl-C signals the
+  jobs too (they share its process group), but ``kill -INT <snakemake pid>`` did not: measured,
+  pw.x ran on and Snakemake was still waiting 90 s later. The handler passes the SIGINT to every
+  descendant, as a terminal would, then lets Snakemake handle it as before.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
+import os
 import signal
 import threading
 import traceback
 from typing import Iterator
 
-#: one line per record in every job log (script and in-process jobs alike)
+#: one line per record in every job log
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: the package logger every tcflow module logs under (``logging.getLogger(__name__)``)
 PACKAGE_LOGGER = "tcflow"
+SNAKEMAKE_PID_ENV = "TCFLOW_SNAKEMAKE_PID"
 
 
-def release_rescheduling_timers() -> int:
-    """Cancel pending ``threading.Timer`` threads at the end of a run; returns how many.
-
-    Snakemake 9's scheduler starts a 1 s ``threading.Timer`` (a non-daemon thread) each time it
-    waits for jobs, to re-check its job-rate limit (``--max-jobs-per-timespan``, default 100/1s).
-    After the last job, Python's interpreter shutdown waits for the last of these timers, so every
-    run exits up to a second after its work is done. The timers only wake the scheduler, which has
-    finished by the time ``onsuccess``/``onerror`` run, so cancelling them loses nothing.
-    """
-    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
-    for t in timers:
-        t.cancel()
-    return len(timers)
+def mark_snakemake_process() -> None:
+    """Export this process's PID to the jobs it starts (``TCFLOW_SNAKEMAKE_PID``)."""
+    os.environ[SNAKEMAKE_PID_ENV] = str(os.getpid())
 
 
-def prepare_exit() -> None:
-    """What the Snakefile's ``onsuccess``/``onerror`` do: release the scheduler's timers and freeze
-    the heap (``gc.freeze``).
+def signal_descendants(sig: int) -> int:
+    """Send ``sig`` to every descendant process of this one; returns how many were signalled."""
+    import psutil
 
-    At exit CPython runs a full collection over everything the run imported (Snakemake, and the
-    pymatgen/numpy that in-process jobs loaded): 0.15-0.2 s measured on this machine, paid at the
-    end of every run. Frozen objects are skipped by it; objects made afterwards are collected as
-    usual, and reference counting still finalises the frozen ones.
-    """
-    release_rescheduling_timers()
-    gc.freeze()
+    n = 0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.send_signal(sig)
+            n += 1
+    return n
+
+
+def forward_interrupt() -> bool:
+    """Install the SIGINT forwarder (main thread only; not where SIGINT is ignored); returns
+    whether it was installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    prev = signal.getsignal(signal.SIGINT)
+    if prev in (signal.SIG_IGN, None) or getattr(prev, "tcflow_forward", False):
+        return False
+
+    def on_sigint(signum, frame):
+        signal_descendants(signal.SIGINT)
+        if callable(prev):
+            return prev(signum, frame)
+        raise KeyboardInterrupt
+
+    on_sigint.tcflow_forward = True
+    signal.signal(signal.SIGINT, on_sigint)
+    return True
 
 
 class JobError(RuntimeError):
     """An in-process job failed; the message is one line naming the rule (and candidate)."""
 
 
-class Interrupted(JobError):
-    """An output was about to be published after Snakemake had been interrupted (Ctrl-C)."""
-
-
-#: Set by the SIGINT handler of :func:`watch_interrupt`: Snakemake is shutting down.
-INTERRUPTED = threading.Event()
-
-
-def watch_interrupt() -> bool:
-    """Record a Ctrl-C for the in-process jobs, then let Snakemake handle it as before.
-
-    Called by the Snakefile at parse time (main thread). On SIGINT Snakemake stops scheduling and
-    waits for the running jobs, but an in-process (``run:``, threaded) job that was past its QE
-    run goes on and would publish its output after Snakemake had already given it up: the output
-    then looks finished while Snakemake keeps its "incomplete" marker, and the next run stops
-    with ``IncompleteFilesException`` (or, with ``--rerun-incomplete``, redoes the job anyway).
-    With the Ctrl-C recorded, :func:`raise_if_interrupted` makes such a job fail before it
-    publishes anything, like a job whose QE run was cut. Returns whether a handler was installed
-    (not outside the main thread, nor where SIGINT is ignored).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    prev = signal.getsignal(signal.SIGINT)
-    if prev in (signal.SIG_IGN, None) or getattr(prev, "tcflow_watch", False):
-        return False
-
-    def on_sigint(signum, frame):
-        INTERRUPTED.set()
-        if callable(prev):
-            return prev(signum, frame)
-        raise KeyboardInterrupt
-
-    on_sigint.tcflow_watch = True
-    signal.signal(signal.SIGINT, on_sigint)
-    return True
-
-
-def raise_if_interrupted(what) -> None:
-    """Refuse to publish ``what`` (a path) once Snakemake has been interrupted."""
-    if INTERRUPTED.is_set():
-        raise Interrupted(f"{what}: not published: the run was interrupted (Ctrl-C) while this job ran; "
-                          "rerunning the workflow redoes it")
-
-
-class _ThisThread(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ident = threading.get_ident()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.thread == self.ident
-
-
 @contextlib.contextmanager
 def job_logging(log_path: str | None, name: str) -> Iterator[logging.Logger]:
-    """Send the tcflow log records of the calling thread to ``log_path`` for the block.
-
-    Jobs running side by side in other threads keep their own files. An exception is written to
-    the log with its traceback and re-raised as :class:`JobError` with the one-line message
-    ``<name>: <error>``.
-    """
+    """Send the tcflow log records to ``log_path`` for the block (used by the ``run:`` body of
+    the candidates checkpoint); an exception is written to the log with its traceback and
+    re-raised as :class:`JobError` with the one-line message ``<name>: <error>``."""
     pkg = logging.getLogger(PACKAGE_LOGGER)
     fh = open(log_path, "a", encoding="utf-8") if log_path else None
     handler = logging.StreamHandler(fh) if fh else logging.NullHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(_ThisThread())
     pkg.addHandler(handler)
     if pkg.level == logging.NOTSET or pkg.level > logging.INFO:
         pkg.setLevel(logging.INFO)

@@ -1,82 +1,120 @@
-"""The body of every rule of ``rules/dft.smk``: dispatch on the rule name to :mod:`tcflow.dft.steps`.
+"""One DFT job: what ``workflow_scripts/dft_step.py`` runs for every rule of ``rules/dft.smk``.
 
-The DFT rules use ``run:`` blocks that call :func:`run_dft_rule`, so that on one machine each job
-runs inside the Snakemake process (a thread; the workflow profile ``profiles/default`` turns that
-on), not in a fresh Python interpreter: the QE chain of a candidate is ten short jobs, and a Python
-start-up plus ``snakemake.script`` import per job (about 0.13 s each) was most of the stage's
-overhead on small cases. On a cluster each job is its own Snakemake process on the node, as for
-any rule.
+The rule's step comes from :data:`tcflow.dft.chain.BY_RULE`; its function from the step's
+``func``. Each job is an ordinary Snakemake ``script:`` job in its own process, on one machine
+as on a cluster. QE is launched from the rule's resources (:class:`tcflow.dft.runner.Launch`:
+``mpi``, ``tasks``, ``cpus_per_task``); pw.x / ph.x stop cleanly at
+``dft.max_seconds_fraction`` of the rule's ``runtime`` (minutes), which grows with the attempt.
 
-Being in-process, a job must not touch process-wide state: its log goes to the rule's ``log:``
-file through a handler that only takes records from the job's own thread
-(:func:`tcflow.smk.job_logging`; a failure is one line naming rule and candidate), the QE environment is
-built per call (:func:`tcflow.dft.runner.qe_environment`), and paths are passed, never ``chdir``-ed.
+No QE process outlives its job:
 
-QE launch: launcher template from config ``dft.launcher`` (``{tasks}`` from the rule's
-``resources.tasks``), OpenMP threads from ``resources.cpus_per_task`` (default 1); under
-``--software-deployment-method conda`` the rule's environment's ``bin/`` leads ``PATH`` for QE.
-pw.x / ph.x stop cleanly at ``dft.max_seconds_fraction`` of the rule's runtime (minutes) so that
-a rerun can resume.
+- SIGINT, SIGTERM or SIGHUP to the job end its QE process groups (:func:`runner.stop_running`)
+  and the job fails without publishing anything (a terminal Ctrl-C reaches the job this way;
+  a SIGINT sent to the Snakemake process alone is passed on to the jobs by
+  :func:`tcflow.smk.forward_interrupt`);
+- a watchdog thread ends the job the same way when the Snakemake process that started it is
+  gone (killed with SIGKILL, say): its PID comes from ``TCFLOW_SNAKEMAKE_PID``, which the
+  Snakefile sets at parse time.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from tcflow.smk import job_logging
+from tcflow.dft.chain import BY_RULE, TC_RULE
+from tcflow.dft.runner import Launch, become_subreaper, stop_running
+from tcflow.smk import SNAKEMAKE_PID_ENV
 
+log = logging.getLogger(__name__)
 SECONDS_PER_MINUTE = 60
+WATCHDOG_INTERVAL_S = 1.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _launch(cfg: Mapping[str, Any], resources: Any, conda_env: str | None):
-    from tcflow.dft.runner import Launch
-
-    return Launch(launcher=cfg["launcher"], tasks=int(getattr(resources, "tasks", 1) or 1),
-                  omp_threads=int(getattr(resources, "cpus_per_task", 1) or 1), bin_dir=cfg["qe_bin_dir"] or "",
-                  path_prefix=os.path.join(conda_env, "bin") if conda_env else "")
+def _on_stop_signal(signum, frame) -> None:
+    stop_running()
+    raise SystemExit(f"stopped by {signal.Signals(signum).name}: QE ended, nothing published")
 
 
-def run_dft_rule(rule: str, input: Any, output: Any, params: Any, wildcards: Any, resources: Any,
-                 log: Any, config: Mapping[str, Any], conda_env: str | None = None) -> None:
-    """Run the step of ``rule`` for one candidate (Snakemake's ``run:`` namespace passed through)."""
-    cid = getattr(wildcards, "cid", "?")
-    with job_logging(log[0] if log else None, f"{rule} ({cid})") as jlog:
-        from tcflow.dft import steps
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
-        jlog.info("%s (%s) in process %d", rule, cid, os.getpid())
 
-        cfg = config["dft"]
-        launch = _launch(cfg, resources, conda_env)
-        runtime = getattr(resources, "runtime", None)
-        max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
-        i, out = input, output
-        if rule == "dft_structure":
-            steps.step_structure(i.cif, out.dir, cfg, cfg["pseudo_dir"] or i.pseudo)
-        elif rule == "dft_relax":
-            steps.step_relax(i.structure, out.dir, launch, max_s)
-        elif rule == "dft_scf_fit":
-            steps.step_scf_fit(i.structure, i.relax, out.dir, launch, max_s)
-        elif rule == "dft_scf":
-            steps.step_scf(i.structure, i.relax, i.scf_fit, out.dir, launch, max_s)
-        elif rule == "dft_ph_init":
-            steps.step_ph_init(i.structure, i.relax, i.scf, out.dir, launch)
-        elif rule == "dft_ph_q":
-            steps.step_ph_q(i.structure, i.relax, i.scf, i.ph_init, int(wildcards.chunk), int(params.q_per_job),
-                            out.dir, launch, max_s)
-        elif rule == "dft_ph":
-            steps.step_ph_collect(i.ph_init, list(i.ph_q), out.dir)
-        elif rule == "dft_ph_all":
-            steps.step_ph(i.structure, i.relax, i.scf, out.dir, launch, max_s)
-        elif rule == "dft_q2r":
-            steps.step_q2r(i.structure, i.ph, out.dir, launch)
-        elif rule == "dft_matdyn":
-            steps.step_matdyn(i.structure, i.relax, i.q2r, out.dir, launch)
-        elif rule == "dft_lambda":
-            steps.step_lambda(i.structure, i.ph, out.dir, launch)
-        elif rule == "dft_tc":
-            steps.finish_candidate(cid, Path(out.tc).parent, out.tc, out.meta, cfg,
-                                   seed=params.seed, inputs=[Path(i.structure) / "input.cif"])
-        else:
-            raise ValueError(f"no DFT step for rule {rule}")
+def start_watchdog(pid: int, interval: float = WATCHDOG_INTERVAL_S) -> threading.Thread:
+    """A daemon thread that sends this process SIGTERM once ``pid`` is gone."""
+
+    def watch() -> None:
+        while process_alive(pid):
+            threading.Event().wait(interval)
+        log.error("Snakemake (PID %d) is gone: stopping QE and this job", pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    t = threading.Thread(target=watch, name="snakemake-watchdog", daemon=True)
+    t.start()
+    return t
+
+
+def guard_process() -> None:
+    """Install the stop-signal handlers, adopt orphaned descendants and, under Snakemake, start
+    the watchdog."""
+    become_subreaper()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
+    pid = os.environ.get(SNAKEMAKE_PID_ENV)
+    if pid and pid.isdigit() and int(pid) != os.getpid():
+        start_watchdog(int(pid))
+
+
+def launch_from(resources: Any, cfg) -> Launch:
+    """How QE starts, from the rule's resources (one place: ``mpi``, ``tasks``, ``cpus_per_task``)."""
+    return Launch(mpi=str(getattr(resources, "mpi", "") or "mpirun"), tasks=int(getattr(resources, "tasks", 1) or 1),
+                  omp_threads=int(getattr(resources, "cpus_per_task", 1) or 1), bin_dir=cfg.get("qe_bin_dir") or "")
+
+
+def run(smk: Any) -> dict:
+    """Run the step of ``smk.rule`` for one candidate (``smk``: Snakemake's script object)."""
+    from tcflow.dft.stage import StepContext, run_step
+    from tcflow.dft.steps import resolve
+
+    cfg, wc = smk.config["dft"], smk.wildcards
+    cid = wc.cid
+    cand = Path("results/dft") / cid
+    log.info("%s (%s) in process %d, attempt %s", smk.rule, cid, os.getpid(), getattr(smk, "attempt", 1))
+    if smk.rule == TC_RULE:
+        from tcflow.dft.steps.tc import finish_candidate
+
+        return finish_candidate(cid, Path(smk.output.tc).parent, smk.output.tc, smk.output.meta, cfg,
+                                seed=smk.params.seed, inputs=[Path(smk.input.structure) / "input.cif"])
+    step = BY_RULE[smk.rule]
+    runtime = getattr(smk.resources, "runtime", None)
+    max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
+    ctx = StepContext(step=step, cid=cid, cand=cand, final=Path(smk.output.dir), launch=launch_from(smk.resources, cfg),
+                      max_seconds=max_s, cfg=cfg, chunk=int(wc.chunk) if step.chunked else None,
+                      q_per_job=int(cfg["q_per_job"]), inputs=dict(smk.input.items()),
+                      pseudo_dir=cfg["pseudo_dir"] or smk.input.get("pseudo"))
+    return run_step(ctx, resolve(step.func))
+
+
+def main(smk: Any) -> None:
+    """The script body: guarded process, the rule's log, one-line failure."""
+    from tcflow.scriptlog import rule_logging
+
+    guard_process()
+    with rule_logging(smk.log[0] if smk.log else None, f"{smk.rule} ({smk.wildcards.cid})"):
+        run(smk)

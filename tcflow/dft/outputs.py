@@ -28,6 +28,16 @@ BLOCK_PATTERNS = (
     (r"cholesky|not positive definite|diaghg|eigenvectors failed", "diagonalization"),
 )
 ERROR_CODES = tuple(c for _, c in ERROR_PATTERNS + BLOCK_PATTERNS) + ("qe_error", "interrupted")
+#: a number per outcome (recorded with each attempt; 0 = success). 3xx: the calculation did not
+#: converge (a handler may retry it), 4xx: stopped from outside (the next attempt resumes it),
+#: 5xx: QE refused the input or crashed.
+ERROR_NUMBERS = {
+    "ok": 0,
+    "scf_not_converged": 310, "ph_not_converged": 311, "relax_not_converged": 312, "relax_failed": 313,
+    "diagonalization": 320, "symmetry": 330,
+    "walltime": 410, "interrupted": 420,
+    "qe_error": 500,
+}
 
 
 def error_block(text: str) -> str | None:
@@ -165,7 +175,10 @@ def parse_matdyn_lambda(path: str | Path) -> list[dict[str, float]]:
 
 
 def _num(x: str) -> float | None:
-    """A number QE printed; None for NaN (lambda.x prints NaN when a Γ acoustic mode is not > 0)."""
+    """A number QE printed; None for NaN (lambda.x prints NaN when a Γ acoustic mode is not > 0)
+    and for a Fortran field overflow (``*********``: lambda.x's T_c when λ is below μ*)."""
+    if x and set(x) == {"*"}:
+        return None
     v = float(x)
     return None if math.isnan(v) else v
 

@@ -1,15 +1,26 @@
 """Run one Quantum ESPRESSO executable in a directory and classify the result from its output.
 
-The launcher comes from config (e.g. ``mpirun -np {tasks}`` or ``srun``), MPI tasks and OpenMP
-threads from the rule's resources; ``OMP_NUM_THREADS`` is always set explicitly. Serial
-post-processing codes (q2r.x, matdyn.x, lambda.x) run without the launcher, reading stdin.
+How QE is launched comes from the rule's resources, in one place (:class:`Launch`): ``mpi`` (the
+MPI launcher program: ``mpirun`` by default, ``srun`` in the SLURM profile) and ``tasks``
+(``<mpi> -n <tasks> pw.x -in <input>``); OpenMP threads from ``cpus_per_task``, always set
+explicitly. Serial post-processing codes (q2r.x, matdyn.x, lambda.x) run without the launcher,
+reading stdin.
+
+Every QE launch dies with its job: the launcher is asked to receive SIGTERM when the job process
+dies (Linux ``PR_SET_PDEATHSIG``), and :func:`stop_running` (called by the job on SIGINT/SIGTERM,
+or when its Snakemake is gone; see :mod:`tcflow.dft.job`) ends the launcher and every process
+under it (the MPI ranks), with SIGTERM and then SIGKILL. QE stays in the job's process group, so a
+terminal's Ctrl-C, or a SIGKILL to the whole group, reaches the ranks directly.
 """
 
 from __future__ import annotations
 
+import ctypes
+from contextlib import suppress as _suppress
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -25,6 +36,11 @@ SERIAL_CODES = ("q2r.x", "matdyn.x", "lambda.x")
 OMPI_ROOT_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
 #: every QE executable prints "Program <NAME> v.<version>" when it starts
 QE_BANNER = "Program "
+#: seconds a QE process group gets between SIGTERM and SIGKILL
+TERMINATE_GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
 
 
 class LaunchError(RuntimeError):
@@ -45,10 +61,11 @@ def qe_environment(launch: "Launch") -> dict[str, str]:
 
 @dataclass
 class Launch:
-    """How to start QE: launcher template (``{tasks}`` filled in), MPI tasks, OpenMP threads, bin dir,
-    and a directory put first on the child's PATH (a conda environment's ``bin``: QE and its mpirun)."""
+    """How to start QE: the MPI launcher program (``mpi``, may carry options), MPI tasks, OpenMP
+    threads, the QE bin dir, and a directory put first on the child's PATH (a conda
+    environment's ``bin``: QE and its mpirun)."""
 
-    launcher: str = "mpirun -np {tasks}"
+    mpi: str = "mpirun"
     tasks: int = 1
     omp_threads: int = 1
     bin_dir: str = ""
@@ -58,7 +75,7 @@ class Launch:
         path = os.path.join(self.bin_dir, exe) if self.bin_dir else exe
         if exe in SERIAL_CODES:
             return [path]
-        prefix = shlex.split(self.launcher.format(tasks=self.tasks)) if self.launcher else []
+        prefix = [*shlex.split(self.mpi), "-n", str(self.tasks)] if self.mpi else []
         return prefix + [path, "-in", input_name]
 
 
@@ -76,6 +93,40 @@ class RunResult:
         return self.code == "ok"
 
 
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the job's own signal handling still applies
+        pass
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt its orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``): MPI
+    ranks whose launcher died first stay findable by :func:`stop_running`. Returns success."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def stop_running() -> int:
+    """End every process this one started (the QE launchers, their ranks and any orphan it
+    adopted as subreaper): SIGTERM, then SIGKILL after a grace period. Returns how many there
+    were. Safe in a signal handler."""
+    import psutil
+
+    tree = psutil.Process().children(recursive=True)
+    for p in tree:
+        with _suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=TERMINATE_GRACE_S)
+    for p in alive:
+        with _suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=TERMINATE_GRACE_S)
+    return len(tree)
+
+
 def run_qe(exe: str, input_text: str, workdir: str | Path, name: str, launch: Launch) -> RunResult:
     """Write ``<name>.in``, run ``exe`` in ``workdir`` with stdout to ``<name>.out``, classify it."""
     wd = Path(workdir)
@@ -87,31 +138,30 @@ def run_qe(exe: str, input_text: str, workdir: str | Path, name: str, launch: La
     t0 = time.monotonic()
     try:
         with open(inp) as stdin, open(out, "w") as stdout:
-            proc = subprocess.run(cmd, cwd=wd, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT,
-                                  env=qe_environment(launch))
+            proc = subprocess.Popen(cmd, cwd=wd, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT,
+                                    env=qe_environment(launch), preexec_fn=_die_with_parent)
+            returncode = proc.wait()
     except FileNotFoundError as exc:
         raise LaunchError(f"{exe}: cannot start {' '.join(cmd)!r} ({exc.strerror}: {exc.filename})") from None
     wall = time.monotonic() - t0
     text = out.read_text(errors="replace")
-    if proc.returncode != 0 and QE_BANNER not in text:
+    if returncode != 0 and QE_BANNER not in text:
         last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "no output")
-        raise LaunchError(f"{exe}: {' '.join(cmd)!r} did not start (exit {proc.returncode}): {last}")
+        raise LaunchError(f"{exe}: {' '.join(cmd)!r} did not start (exit {returncode}): {last}")
     code, reason = classify(text)
-    if code == "ok" and proc.returncode != 0:
-        code, reason = "qe_error", f"exit status {proc.returncode} after JOB DONE"
-    log.info("%s finished: %s %s (%.1f s, exit %d)", exe, code, reason, wall, proc.returncode)
-    return RunResult(code, reason, proc.returncode, wall, out)
-
-
-#: a handler gets (error code, attempt number, current settings) and returns new settings with a
-#: one-line description of the action, or None when the error is not recoverable this way
-Handler = Callable[[str, int, dict], "tuple[dict, str] | None"]
+    if code == "ok" and returncode != 0:
+        code, reason = "qe_error", f"exit status {returncode} after JOB DONE"
+    log.info("%s finished: %s %s (%.1f s, exit %d)", exe, code, reason, wall, returncode)
+    return RunResult(code, reason, returncode, wall, out)
 
 
 def run_with_retries(exe: str, make_input: Callable[[dict], str], workdir: str | Path, name: str,
-                     launch: Launch, settings: dict, handler: Handler, max_retries: int) -> RunResult:
-    """Run, and on a recoverable failure apply ``handler`` and run again (at most ``max_retries``
-    times). Each attempt's output is kept as ``<name>.attempt<i>.out``; actions are recorded."""
+                     launch: Launch, settings: dict, handlers, max_retries: int) -> RunResult:
+    """Run, and on a recoverable failure apply the handler for its error code
+    (:mod:`tcflow.dft.handlers`) and run again, at most ``max_retries`` times. Each failed
+    attempt's output is kept as ``<name>.attempt<i>.out``; every action is recorded."""
+    from tcflow.dft.handlers import apply_handler
+
     attempts: list[dict] = []
     current = dict(settings)
     for attempt in range(max_retries + 1):
@@ -120,35 +170,13 @@ def run_with_retries(exe: str, make_input: Callable[[dict], str], workdir: str |
                          "settings": dict(current)})
         if res.ok or attempt == max_retries:
             break
-        fix = handler(res.code, attempt, current)
+        fix = apply_handler(handlers, res.code, current)
         if fix is None:
             break
         current, action = fix
         attempts[-1]["action"] = action
-        kept = Path(workdir) / f"{name}.attempt{attempt}.out"
-        os.replace(res.output, kept)
+        os.replace(res.output, Path(workdir) / f"{name}.attempt{attempt}.out")
         log.warning("%s attempt %d failed (%s); retrying: %s", exe, attempt, res.code, action)
     res.attempts = attempts
     res.wall_s = sum(a["wall_s"] for a in attempts)
     return res
-
-
-def pw_handler(code: str, attempt: int, s: dict) -> tuple[dict, str] | None:
-    """Safer settings for pw.x: halve mixing_beta and double the steps on non-convergence;
-    conjugate-gradient diagonalisation on a Davidson failure."""
-    if code == "scf_not_converged":
-        new = dict(s, mixing_beta=s["mixing_beta"] * 0.5, electron_maxstep=s["electron_maxstep"] * 2)
-        return new, f"mixing_beta -> {new['mixing_beta']}, electron_maxstep -> {new['electron_maxstep']}"
-    if code == "diagonalization":
-        return dict(s, diagonalization="cg"), "diagonalization -> cg"
-    return None
-
-
-def ph_handler(code: str, attempt: int, s: dict) -> tuple[dict, str] | None:
-    """ph.x: a symmetry/representation error is retried without the mode symmetry analysis;
-    non-convergence with smaller mixing."""
-    if code == "symmetry":
-        return dict(s, search_sym=False), "search_sym -> .false."
-    if code == "ph_not_converged":
-        return dict(s, alpha_mix=s.get("alpha_mix", 0.7) * 0.5), "alpha_mix halved, restart at the unfinished q-point"
-    return None

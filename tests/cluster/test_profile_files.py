@@ -76,16 +76,24 @@ def test_profile_dry_runs_the_workflow(name, tmp_path, shared):
     assert "Job stats" in proc.stdout, proc.stdout[-2000:]
 
 
+def dft_rules(mpi: bool | None = None) -> set[str]:
+    """The DFT rules (generated from tcflow.dft.chain.STEPS in rules/dft.smk), both ph.x modes."""
+    from tcflow.dft.chain import STEPS, TC_RULE
+
+    rules = {s.rule for s in STEPS if mpi is None or s.mpi == mpi}
+    return rules | ({TC_RULE} if not mpi else set())
+
+
 def test_set_resources_name_workflow_rules():
     named = set(load(SLURM_PROFILE)["set-resources"])
-    unknown = sorted(named - set(rule_blocks()))
+    unknown = sorted(named - set(rule_blocks()) - dft_rules())
     assert not unknown, f"profiles/slurm set-resources for rules that do not exist: {unknown}"
 
 
 def test_mpi_rules_get_srun_ranks_on_slurm():
     settings = load(SLURM_PROFILE)["set-resources"]
     mpi_rules = {name for name, block in rule_blocks().items()
-                 if re.search(r"\btasks\s*=", resources_block(block))}
+                 if re.search(r"\btasks\s*=", resources_block(block))} | dft_rules(mpi=True)
     assert mpi_rules, "no rule in rules/*.smk declares resources.tasks"
     for rule in sorted(mpi_rules):
         res = settings.get(rule)

@@ -12,11 +12,11 @@ from tcflow.dft.runner import Launch, LaunchError, qe_environment, run_qe
 
 def test_missing_launcher_is_a_launch_error(tmp_path):
     with pytest.raises(LaunchError, match=r"^pw.x: cannot start 'no-such-launcher -n 2 pw.x"):
-        run_qe("pw.x", "&control /\n", tmp_path, "t", Launch(launcher="no-such-launcher -n {tasks}", tasks=2))
+        run_qe("pw.x", "&control /\n", tmp_path, "t", Launch(mpi="no-such-launcher", tasks=2))
 
 
 def test_refusing_launcher_is_a_launch_error(tmp_path):
-    launch = Launch(launcher="sh -c 'echo mpirun refused to start; exit 3'", tasks=2)
+    launch = Launch(mpi="sh -c 'echo mpirun refused to start; exit 3'", tasks=2)
     with pytest.raises(LaunchError, match=r"did not start \(exit 3\): mpirun refused to start$"):
         run_qe("pw.x", "&control /\n", tmp_path, "t", launch)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tcflow.dft import steps
+from tcflow.dft.steps import ph, phwork, post
+from tcflow.dft.steps import tc as tc_step
 from tcflow.dft.cell import Cell
 from tcflow.dft.outputs import parse_matdyn_freq
 
@@ -28,7 +29,7 @@ def _edit(path: Path, **changes):
 
 
 def test_tc_from_real_records(cand):
-    tc = steps.step_tc("al", cand, cand / "tc.json")
+    tc = tc_step.step_tc("al", cand, cand / "tc.json")
     assert tc["status"] == "ok" and tc["n_irr_q"] == 8
     assert tc["sigma_ry"] == 0.01 and tc["broadening_converged"] is True
     assert tc["tc_K"] > 0 and tc["lambda"] == tc["table"][1]["matdyn"]["lambda"]
@@ -37,7 +38,7 @@ def test_tc_from_real_records(cand):
 
 def test_unstable_keeps_numbers(cand):
     _edit(cand / "matdyn/matdyn.json", dynamically_stable=False, min_freq_cm1=-80.0)
-    tc = steps.step_tc("al", cand, cand / "tc.json")
+    tc = tc_step.step_tc("al", cand, cand / "tc.json")
     assert tc["status"] == "dynamically_unstable" and tc["lambda"] is not None and tc["min_freq_cm1"] == -80.0
 
 
@@ -46,7 +47,7 @@ def test_first_failed_step_names_the_status(cand):
     for name in ("scf/scf.json", "ph_init/qpoints.json", "ph/ph.json", "q2r/q2r.json", "matdyn/matdyn.json",
                  "lambda/lambda.json"):
         (cand / name).write_text(json.dumps({"status": "insulator", "skipped": True}))
-    tc = steps.step_tc("al", cand, cand / "tc.json")
+    tc = tc_step.step_tc("al", cand, cand / "tc.json")
     assert tc["status"] == "insulator" and tc["lambda"] is None and tc["table"] == []
 
 
@@ -54,46 +55,49 @@ def test_gamma_exclusion_in_stability_check():
     s = Cell.read(FIX / "al_records/relax/relaxed.json")
     q, f = parse_matdyn_freq(FIX / "ok/matdyn.freq")
     assert min(min(x) for x in f) == pytest.approx(0.0, abs=1.0)  # acoustic modes at Γ
-    low = steps._min_freq_outside_gamma(s, q, f, 0.1)
+    low = post.min_freq_outside_gamma(s, q, f, 0.1)
     assert 20.0 < low < 200.0  # Al: all modes away from Γ are real and positive
-    assert steps._min_freq_outside_gamma(s, q, f, 0.0) == pytest.approx(min(min(x) for x in f))
+    assert post.min_freq_outside_gamma(s, q, f, 0.0) == pytest.approx(min(min(x) for x in f))
 
 
 def _finished_q5(work: Path) -> None:
     """q-point 5 of the fcc-Al case as ph.x (QE 6.7) leaves it: dyn5, elph.inp_lambda.5 (real
-    files) and one a2Fq2r.<50+i>.5 per broadening (placeholders: only their count is checked)."""
+    files) and one a2Fq2r.<50+i>.5 per broadening (placeholders: only their count and that they
+    are not empty are checked)."""
     (work / "elph_dir").mkdir(parents=True)
     shutil.copy(FIX / "ph_q5/dyn5", work / "dyn5")
     shutil.copy(FIX / "ph_q5/elph.inp_lambda.5", work / "elph_dir/elph.inp_lambda.5")
     for i in range(1, 11):
-        (work / f"elph_dir/a2Fq2r.{50 + i}.5").write_text("")
+        (work / f"elph_dir/a2Fq2r.{50 + i}.5").write_text("a2F\n")
 
 
 def test_q_point_complete_only_when_every_file_is_whole(tmp_path):
     _finished_q5(tmp_path)
-    assert steps.q_point_complete(tmp_path, 5, n_sigma=10)
-    assert not steps.q_point_complete(tmp_path, 4, n_sigma=10)
+    assert phwork.q_point_complete(tmp_path, 5, n_sigma=10)
+    assert not phwork.q_point_complete(tmp_path, 4, n_sigma=10)
     dyn = tmp_path / "dyn5"
     text = dyn.read_text()
     dyn.write_text(text[: text.rindex("freq (    3)")])  # killed while writing the frequencies
-    assert not steps.q_point_complete(tmp_path, 5, n_sigma=10)
+    assert not phwork.q_point_complete(tmp_path, 5, n_sigma=10)
     dyn.write_text(text)
     (tmp_path / "elph_dir/a2Fq2r.60.5").unlink()
-    assert not steps.q_point_complete(tmp_path, 5, n_sigma=10)
-    (tmp_path / "elph_dir/a2Fq2r.60.5").write_text("")
+    assert not phwork.q_point_complete(tmp_path, 5, n_sigma=10)
+    (tmp_path / "elph_dir/a2Fq2r.60.5").write_text("")  # cut to nothing (a full disk, a kill)
+    assert not phwork.q_point_complete(tmp_path, 5, n_sigma=10)
+    (tmp_path / "elph_dir/a2Fq2r.60.5").write_text("a2F\n")
     lam = tmp_path / "elph_dir/elph.inp_lambda.5"
     lam.write_text("\n".join(lam.read_text().splitlines()[:30]))
-    assert not steps.q_point_complete(tmp_path, 5, n_sigma=10)
+    assert not phwork.q_point_complete(tmp_path, 5, n_sigma=10)
 
 
 def test_discard_partial_q_leaves_other_q_points(tmp_path):
     _finished_q5(tmp_path)
-    phsave = tmp_path / steps.PHSAVE
+    phsave = tmp_path / phwork.PHSAVE
     phsave.mkdir(parents=True)
     for name in ("dynmat.5.1.xml", "elph.5.1.xml", "dynmat.4.1.xml", "status_run.xml"):
         (phsave / name).write_text("x")
     (tmp_path / "out/_ph0/tcflow.q_5").mkdir()
-    steps._discard_partial_q(tmp_path, 5)
+    phwork.discard_partial_q(tmp_path, 5)
     assert not (tmp_path / "dyn5").exists() and not list((tmp_path / "elph_dir").iterdir())
     assert sorted(p.name for p in phsave.iterdir()) == ["dynmat.4.1.xml"]
     assert not (tmp_path / "out/_ph0/tcflow.q_5").exists()
@@ -142,21 +146,21 @@ def test_disordered_cell_is_refused():
     (1, 1, [(1, 1)]),
 ])
 def test_q_chunks_cover_every_q_point_once(n_irr_q, per_job, expected):
-    assert steps.q_chunks(n_irr_q, per_job) == expected
+    assert ph.q_chunks(n_irr_q, per_job) == expected
 
 
 def test_q_chunks_refuse_zero_per_job():
     with pytest.raises(ValueError, match="q_per_job"):
-        steps.q_chunks(8, 0)
+        ph.q_chunks(8, 0)
 
 
 def test_resume_point_keeps_finished_q_points_across_runs(tmp_path):
     work = tmp_path / "ph_q/2.work"
-    assert steps._resume_point(work, 5, 6, n_sigma=10) == ([], 5, 6)  # nothing run yet
+    assert phwork.resume_point(work, 5, 6, n_sigma=10) == ([], 5, 6)  # nothing run yet
     _finished_q5(work / "run1")
     (work / "run1/dyn6").write_text("killed mid-q\n")  # q-point 6 was cut by the kill
-    assert steps._resume_point(work, 5, 6, n_sigma=10) == ([5], 6, 6)
-    assert steps._q_source(work, 5, 10) == work / "run1" and steps._q_source(work, 6, 10) is None
+    assert phwork.resume_point(work, 5, 6, n_sigma=10) == ([5], 6, 6)
+    assert phwork.q_source(work, 5, 10) == work / "run1" and phwork.q_source(work, 6, 10) is None
     _finished_q5(work / "run2")  # a later run that redid q-point 5 is preferred
-    assert steps._q_source(work, 5, 10) == work / "run2"
-    assert [d.name for d in steps._segments(work)] == ["run1", "run2"]
+    assert phwork.q_source(work, 5, 10) == work / "run2"
+    assert [d.name for d in phwork.segments(work)] == ["run1", "run2"]

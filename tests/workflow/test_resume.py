@@ -99,7 +99,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
     assert not {"dft_structure", "dft_relax", "dft_scf_fit", "dft_scf", "dft_ph", "dft_q2r"} & set(jobs), plan
 
     # operational DFT keys (how QE is launched, clean-up) do not invalidate finished candidates
-    ops = dict(cfg, dft={**cfg["dft"], "launcher": "mpirun --oversubscribe -np {tasks}", "cleanup": True,
+    ops = dict(cfg, dft={**cfg["dft"], "min_free_disk_gb": 0.5, "cleanup": True,
                          "max_seconds_fraction": 0.5})
     (tmp_path / "ops").mkdir()
     plan = run_snakemake(tmp_path, None, "-n", "results/dft/Al/tc.json",

@@ -1,153 +1,145 @@
-"""tcflow.smk.job_logging, the log wrapper of in-process (run:) jobs: logs stay per job when jobs run
-side by side in threads, and a failure becomes one line naming the job, with the traceback in its log.
-tcflow.smk.watch_interrupt: after a Ctrl-C, a threaded job that goes on publishes nothing."""
+"""Interrupts with real processes: every job runs in its own process, and no QE-like process
+outlives its job.
+
+- tcflow.smk.forward_interrupt: a SIGINT sent to the Snakemake process alone reaches the running
+  jobs (Snakemake 9 by itself waits for them), so the run stops within seconds and the job that
+  was running publishes nothing; the next dry run plans it again (no IncompleteFilesException).
+- tcflow.dft.runner / tcflow.dft.job: a launched program runs in its own process group that dies
+  with the job: on SIGTERM/SIGINT to the job, and when the job's Snakemake is killed (SIGKILL).
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from workflow_helpers import REPO, SNAKEMAKE
 from tcflow import smk
-from tcflow.smk import JobError, job_logging
+from tcflow.dft.job import process_alive
 
-log = logging.getLogger("tcflow.dft.test_job")
-
-
-def _job(path, name, barrier):
-    with job_logging(str(path), name):
-        for i in range(50):
-            log.info("%s line %d", name, i)
-            if i == 10:
-                barrier.wait()  # both jobs are logging at the same time
+def _fake_qe(seconds: str) -> str:
+    """A stand-in for ``mpirun pw.x`` as a Launch.mpi: a launcher (sh) printing QE's banner with a
+    long-running child (``sleep <seconds>``, the argument marks it), like mpirun and its ranks."""
+    return f"sh -c 'echo Program FAKE v.0; sleep {seconds} & wait'"
 
 
-def test_concurrent_jobs_keep_their_own_logs(tmp_path):
-    barrier = threading.Barrier(2)
-    threads = [threading.Thread(target=_job, args=(tmp_path / f"{n}.log", n, barrier)) for n in ("a", "b")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for own, other in (("a", "b"), ("b", "a")):
-        text = (tmp_path / f"{own}.log").read_text()
-        assert text.count(f"{own} line") == 50
-        assert f"{other} line" not in text
-    assert not logging.getLogger("tcflow").handlers  # handlers removed after each job
+def _wait_for(pred, timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_failure_is_one_line_with_traceback_in_log(tmp_path):
-    path = tmp_path / "job.log"
-    with pytest.raises(JobError) as err:
-        with job_logging(str(path), "dft_scf (Nb3Sn)"):
-            raise ValueError("scf_fit/scf_fit.json: not found")
-    assert str(err.value) == "dft_scf (Nb3Sn): scf_fit/scf_fit.json: not found"
-    assert "Traceback" in path.read_text() and "ValueError" in path.read_text()
+def _sleepers(seconds: str) -> list[psutil.Process]:
+    """Live processes running ``sleep <seconds>``."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        if p.info["cmdline"] == ["sleep", seconds] and p.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(p)
+    return found
 
 
-def test_prepare_exit_cancels_timers_and_freezes_heap():
-    import gc
-
-    from tcflow.smk import prepare_exit
-
-    fired = []
-    timer = threading.Timer(30, fired.append, args=(1,))
-    timer.start()
-    try:
-        prepare_exit()
-        timer.join(timeout=5)
-        assert not timer.is_alive() and not fired
-        assert gc.get_freeze_count() > 0
-    finally:
-        timer.cancel()
-        gc.unfreeze()
-
-
-@pytest.fixture
-def sigint_watch():
-    prev = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, prev)
-    smk.INTERRUPTED.clear()
-
-
-def test_after_ctrl_c_nothing_is_published(tmp_path, sigint_watch):
-    """The handler records the Ctrl-C and still raises KeyboardInterrupt in the main thread (what
-    Snakemake acts on); from then on atomic writes and the DFT steps' staged directories refuse
-    to rename anything into place, and leave no temporary file behind."""
-    from tcflow.dft.steps import _staged
-    from tcflow.io import atomic_dir, atomic_write_text
-
-    assert smk.watch_interrupt()
-    assert not smk.watch_interrupt()  # once only
-    atomic_write_text(tmp_path / "before.txt", "x")
-    with pytest.raises(KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(5)
-    assert smk.INTERRUPTED.is_set()
-
-    def in_thread(fn):
-        err = []
-        t = threading.Thread(target=lambda: err.append(pytest.raises(smk.Interrupted, fn)))
-        t.start()
-        t.join()
-        assert err and "not published: the run was interrupted" in str(err[0].value)
-
-    in_thread(lambda: atomic_write_text(tmp_path / "after.txt", "x"))
-
-    def fill():
-        with atomic_dir(tmp_path / "dir") as d:
-            (d / "f").write_text("x")
-
-    in_thread(fill)
-
-    @_staged
-    def step(outdir):
-        (outdir / "record.json").write_text("{}")
-
-    in_thread(lambda: step(outdir=tmp_path / "step"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".step.partial", "before.txt"]
-
-
-def test_job_running_at_ctrl_c_leaves_nothing_snakemake_calls_incomplete(tmp_path):
-    """A real Snakemake run with a threaded run: job that finishes its work after the Ctrl-C (as a
-    DFT step past its QE run does): its output does not appear, and the next dry run plans the
-    job again instead of stopping with IncompleteFilesException."""
-    (tmp_path / "Snakefile").write_text(f"""
+SNAKEFILE = """
 import sys
-sys.path.insert(0, {str(REPO)!r})
-from tcflow.smk import watch_interrupt
-watch_interrupt()
+sys.path.insert(0, {repo!r})
+from tcflow.smk import forward_interrupt, mark_snakemake_process
+mark_snakemake_process()
+forward_interrupt()
 
 rule slow:
     output: "out.txt"
-    run:
-        import time
-        from tcflow.io import atomic_write_text
-        open("started", "w").close()
-        time.sleep(3)
-        atomic_write_text(output[0], "done")
-""")
-    cmd = [str(SNAKEMAKE), "--cores", "1", "--force-use-threads", "--workflow-profile", "none",
-           "--directory", str(tmp_path),
-           "-s", str(tmp_path / "Snakefile")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "started").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
+    shell: "{python} {job}"
+"""
+
+JOB = """
+import sys
+sys.path.insert(0, {repo!r})
+from tcflow.dft.job import guard_process
+from tcflow.dft.runner import Launch, run_qe
+from tcflow.io import atomic_write_text
+
+guard_process()
+run_qe("pw.x", "", "run", "pw", Launch(mpi={fake!r}, tasks=1))
+atomic_write_text("out.txt", "done")
+"""
+
+
+def _workflow(tmp_path: Path, seconds: str) -> list[str]:
+    (tmp_path / "job.py").write_text(JOB.format(repo=str(REPO), fake=_fake_qe(seconds)))
+    (tmp_path / "Snakefile").write_text(SNAKEFILE.format(repo=str(REPO), python=sys.executable,
+                                                        job=str(tmp_path / "job.py")))
+    return [str(SNAKEMAKE), "--cores", "1", "--directory", str(tmp_path), "-s", str(tmp_path / "Snakefile")]
+
+
+def _start(cmd: list[str]) -> subprocess.Popen:
+    # SIGINT back to its default in the child: a test run started in the background (`cmd &`)
+    # inherits SIGINT ignored, and then Python would not turn it into KeyboardInterrupt
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def test_sigint_to_snakemake_pid_stops_job_and_its_child_within_seconds(tmp_path):
+    marker = f"300.{os.getpid()}1"
+    cmd = _workflow(tmp_path, marker)
+    proc = _start(cmd)
+    _wait_for(lambda: _sleepers(marker), what="the fake QE process")
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGINT)  # the Snakemake process alone, not its group
     out, _ = proc.communicate(timeout=60)
-    assert "out.txt: not published: the run was interrupted" in out, out
+    assert time.monotonic() - t0 < 20, out
+    assert proc.returncode != 0
+    _wait_for(lambda: not _sleepers(marker), timeout=10, what="the fake QE process to end")
     assert not (tmp_path / "out.txt").exists()
     plan = subprocess.run(cmd + ["-n"], capture_output=True, text=True, timeout=60)
     assert plan.returncode == 0 and "IncompleteFiles" not in plan.stdout + plan.stderr, plan.stdout + plan.stderr
     assert "slow" in plan.stdout
+
+
+def test_sigkill_of_snakemake_ends_the_job_and_its_child(tmp_path):
+    marker = f"300.{os.getpid()}2"
+    cmd = _workflow(tmp_path, marker)
+    proc = _start(cmd)
+    _wait_for(lambda: _sleepers(marker), what="the fake QE process")
+    job = [p for p in psutil.Process(proc.pid).children(recursive=True) if str(tmp_path / "job.py") in p.cmdline()]
+    assert job, "job process not found"
+    os.kill(proc.pid, signal.SIGKILL)  # no clean shutdown: a lost head node
+    proc.wait()
+    _wait_for(lambda: not _sleepers(marker), timeout=20, what="the fake QE process to end")
+    _wait_for(lambda: not job[0].is_running() or job[0].status() == psutil.STATUS_ZOMBIE, timeout=10,
+              what="the job to end")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_forward_interrupt_signals_descendants_and_chains(monkeypatch):
+    prev = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            assert smk.forward_interrupt()
+            assert not smk.forward_interrupt()  # once only
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            assert child.wait(timeout=10) != 0  # the child got the SIGINT too
+        finally:
+            child.kill()
+    finally:
+        signal.signal(signal.SIGINT, prev)
+
+
+def test_process_alive_treats_zombies_as_dead():
+    child = subprocess.Popen(["true"])
+    _wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, what="a zombie")
+    assert not process_alive(child.pid)
+    child.wait()
+    assert not process_alive(child.pid) and process_alive(os.getpid())

@@ -1,0 +1,100 @@
+"""The per-candidate electron-phonon chain as data: one :class:`Step` per job.
+
+Everything else follows from :data:`STEPS`: the rules of ``rules/dft.smk`` (one per step, inputs
+from :attr:`Step.inputs`), the job's dispatch (:data:`BY_RULE` -> :attr:`Step.func`), the record
+each step leaves, and the inputs of the final ``tc`` step. Adding a QE step means one entry here
+and one function in :mod:`tcflow.dft.steps`.
+
+Layout under ``results/dft/<cid>/``: one directory per step (``ph_q/<chunk>`` per q-chunk) holding
+its QE inputs and outputs and its record ``<record>``, a JSON with ``status`` written last.
+
+ph.x runs in one of two modes (config ``dft.q_per_job``): ``single`` (0: one ph.x job over every
+irreducible q-point, rule ``dft_ph_all``) or ``split`` (n >= 1: ``dft_ph_init`` lists the
+q-points, one ``dft_ph_q`` job per block of n, ``dft_ph`` collects them). Standard library only:
+the Snakefile imports this at parse time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BOTH, SINGLE, SPLIT = "both", "single", "split"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One job of the chain.
+
+    ``name``: its directory under the candidate (also the input name downstream rules use);
+    ``rule``: the Snakemake rule; ``func``: ``module:function`` in :mod:`tcflow.dft.steps`;
+    ``code``: the QE executable it runs (None: Python only); ``inputs``: upstream step names;
+    ``gate``: the upstream whose status must be ``ok`` (else this step records that status and
+    runs nothing); ``mpi``: runs under the MPI launcher; ``mode``: the ph.x mode it belongs to;
+    ``runtime_min`` / ``mem_mb``: portable resource defaults (profiles override them).
+    """
+
+    name: str
+    rule: str
+    func: str
+    record: str
+    code: str | None = None
+    inputs: tuple[str, ...] = ()
+    gate: str | None = None
+    mpi: bool = False
+    mode: str = BOTH
+    runtime_min: int = 10
+    mem_mb: int = 2000
+    chunked: bool = False
+    checkpoint: bool = False
+
+
+PW_RUNTIME_MIN = 240
+PH_RUNTIME_MIN = 720
+MPI_MEM_MB = 8000
+
+STEPS: tuple[Step, ...] = (
+    Step("structure", "dft_structure", "structure:structure", "structure.json"),
+    Step("relax", "dft_relax", "pw:relax", "relax.json", "pw.x", ("structure",), "structure",
+         mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
+    Step("scf_fit", "dft_scf_fit", "pw:scf_fit", "scf_fit.json", "pw.x", ("structure", "relax"), "relax",
+         mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
+    Step("scf", "dft_scf", "pw:scf", "scf.json", "pw.x", ("structure", "relax", "scf_fit"), "scf_fit",
+         mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
+    Step("ph_init", "dft_ph_init", "ph:init", "qpoints.json", "ph.x", ("structure", "relax", "scf"), "scf",
+         mpi=True, mode=SPLIT, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB, checkpoint=True),
+    Step("ph_q", "dft_ph_q", "ph:chunk", "ph.json", "ph.x", ("structure", "relax", "scf", "ph_init"), "ph_init",
+         mpi=True, mode=SPLIT, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB, chunked=True),
+    Step("ph", "dft_ph", "ph:collect", "ph.json", None, ("ph_init", "ph_q"), "ph_init", mode=SPLIT),
+    Step("ph", "dft_ph_all", "ph:run_all", "ph.json", "ph.x", ("structure", "relax", "scf"), "scf",
+         mpi=True, mode=SINGLE, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
+    Step("q2r", "dft_q2r", "post:q2r", "q2r.json", "q2r.x", ("structure", "ph"), "ph", runtime_min=30, mem_mb=4000),
+    Step("matdyn", "dft_matdyn", "post:matdyn", "matdyn.json", "matdyn.x", ("structure", "relax", "q2r"), "q2r",
+         runtime_min=60, mem_mb=4000),
+    Step("lambda", "dft_lambda", "post:lambda_", "lambda.json", "lambda.x", ("structure", "ph"), "ph"),
+)
+#: the final job: tc.json and metadata.json from every step's record
+TC_RULE = "dft_tc"
+BY_RULE = {s.rule: s for s in STEPS}
+#: step name -> its record file (the two ph.x modes share the name and record of `ph`)
+BY_NAME_RECORD = {s.name: s.record for s in STEPS}
+
+
+def mode_of(q_per_job: int) -> str:
+    """``single`` for ``dft.q_per_job == 0``, else ``split``."""
+    return SINGLE if int(q_per_job) == 0 else SPLIT
+
+
+def chain(q_per_job: int) -> tuple[Step, ...]:
+    """The steps of one run, in chain order."""
+    mode = mode_of(q_per_job)
+    return tuple(s for s in STEPS if s.mode in (BOTH, mode))
+
+
+def record_paths(q_per_job: int) -> dict[str, str]:
+    """Step name -> its record relative to the candidate directory (per-chunk records excluded)."""
+    return {s.name: f"{s.name}/{s.record}" for s in chain(q_per_job) if not s.chunked}
+
+
+def step_dir(cand: str, step: Step, chunk: int | str | None = None) -> str:
+    """The output directory of ``step`` under candidate directory ``cand``."""
+    return f"{cand}/{step.name}/{chunk}" if step.chunked else f"{cand}/{step.name}"

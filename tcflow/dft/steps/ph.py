@@ -1,0 +1,161 @@
+"""The ph.x steps: one job over every irreducible q-point (``run_all``), or split: the q-point
+list (``init``), one job per block of q-points (``chunk``) and their collection (``collect``).
+
+Resuming a killed or walltime-stopped job is :mod:`.phwork`'s business: finished q-points are
+kept, the rest are computed in a new run directory, one ph.x process per q-point.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from typing import Any, Mapping
+
+from tcflow.dft import inputs as qi
+from tcflow.dft import outputs as qo
+from tcflow.dft.cell import Cell
+from tcflow.dft.handlers import ph_handlers, ph_settings
+from tcflow.dft.runner import run_qe, run_with_retries
+from tcflow.dft.stage import OK, ResumableInterruption, StepContext, check_resumable, copy_files, copy_tree, failed
+from tcflow.dft.steps import phwork
+from tcflow.io import read_json
+
+log = logging.getLogger(__name__)
+
+
+def q_chunks(n_irr_q: int, q_per_job: int) -> list[tuple[int, int]]:
+    """1-based inclusive (first, last) irreducible q-point ranges of the split ph.x jobs."""
+    if q_per_job < 1:
+        raise ValueError(f"q_per_job must be >= 1 for split ph.x runs, got {q_per_job}")
+    return [(first, min(first + q_per_job - 1, n_irr_q)) for first in range(1, n_irr_q + 1, q_per_job)]
+
+
+def init(ctx: StepContext) -> dict:
+    """The irreducible q-points and displacement patterns (ph.x with start_irr = last_irr = 0)."""
+    out, st = ctx.out, ctx.st
+    copy_tree(ctx.dir("scf") / qi.OUTDIR, out / qi.OUTDIR)
+    text = qi.ph_input(Cell.read(ctx.dir("relax") / "relaxed.json"), proto=ctx.proto, qgrid=st["grids"]["q"],
+                       start_q=1, last_q=1, patterns_only=True, masses=st.get("masses_amu"))
+    res = run_qe("ph.x", text, out, "ph_init", ctx.launch)
+    dyn0 = out / f"{qi.FILDYN}0"
+    if res.code in ("ok", "interrupted") and dyn0.is_file():  # ph.x stops after the patterns (no JOB DONE)
+        rec = {"status": OK, **qo.parse_dyn0(dyn0), "wall_s": res.wall_s,
+               "qe_version": qo.qe_version(res.output.read_text())}
+    else:
+        rec = {"status": failed(res, "ph.x init"), "n_irr_q": 0, "wall_s": res.wall_s}
+    if (out / phwork.PHSAVE).is_dir():
+        copy_tree(out / phwork.PHSAVE, out / "phsave")
+    shutil.rmtree(out / qi.OUTDIR, ignore_errors=True)  # wavefunction copy no longer needed
+    return rec
+
+
+def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[bool, dict]:
+    """ph.x on irreducible q-points first..last (None: to the end) under ``ctx.work``, one ph.x
+    process per q-point; returns (success, record). A walltime stop or a kill raises
+    :class:`ResumableInterruption` (the work directory stays for the next attempt)."""
+    work, proto, st = ctx.work, ctx.proto, ctx.st
+    n_sigma = int(proto["el_ph_nsigma"])
+    previous = phwork.segments(work)
+    kept, start, end = phwork.resume_point(work, first, last, n_sigma)
+    rec: dict[str, Any] = {"recovered": bool(previous), "q_kept": kept, "restart_q": None, "wall_s": 0.0,
+                           "attempts": [], "qe_version": None}
+    if end is not None and start > end:  # every q-point was finished before the interruption
+        log.info("%s: every q-point finished in %s", what, previous[-1])
+        return True, {**rec, "run_dir": str(previous[-1])}
+    if previous:
+        rec["restart_q"] = start
+    seg = work / f"run{int(previous[-1].name[3:]) + 1 if previous else 1}"
+    seg.mkdir(parents=True)
+    rec["run_dir"] = str(seg)
+    copy_tree(ctx.dir("scf") / qi.OUTDIR, seg / qi.OUTDIR)
+    log.info("%s: %s", what, f"resuming in {seg.name}: q-points {kept} kept, restarting at q-point {start}"
+             if previous else "fresh start")
+    cell = Cell.read(ctx.dir("relax") / "relaxed.json")
+    deadline = time.monotonic() + ctx.max_seconds if ctx.max_seconds else None
+    iq = start
+    while end is None or iq <= end:
+        budget = None if deadline is None else deadline - time.monotonic()
+        if budget is not None and budget <= 0:
+            raise ResumableInterruption(f"{what}: out of time before q-point {iq}; the next attempt resumes it")
+        tries = []
+
+        def make(settings: dict, iq: int = iq) -> str:
+            if tries:  # a retry: drop what the failed attempt left of this q-point
+                phwork.discard_partial_q(seg, iq)
+            tries.append(iq)
+            p = dict(proto, alpha_mix_ph=settings["alpha_mix"])
+            extra = {"search_sym": settings["search_sym"]} if "search_sym" in settings else None
+            return qi.ph_input(cell, proto=p, qgrid=st["grids"]["q"], start_q=iq, last_q=iq,
+                               max_seconds=budget, extra=extra, masses=st.get("masses_amu"))
+
+        res = run_with_retries("ph.x", make, seg, f"ph.{iq}", ctx.launch, ph_settings(proto), ph_handlers(proto),
+                               int(proto["ph_retries"]))
+        rec["attempts"] += [{**a, "iq": iq} for a in res.attempts]
+        rec["wall_s"] += res.wall_s
+        rec["qe_version"] = rec["qe_version"] or qo.qe_version(res.output.read_text())
+        check_resumable(res, f"{what}, q-point {iq}")
+        if not res.ok:
+            return False, {**rec, "status": failed(res, f"{what}, q-point {iq}")}
+        if end is None:
+            end = qo.parse_dyn0(seg / f"{qi.FILDYN}0")["n_irr_q"]
+        iq += 1
+    return True, rec
+
+
+def _summary(q: Mapping[str, Any], stars: list[int], freqs: list[list[float]], wall: float) -> dict:
+    return {"status": OK, "n_irr_q": q["n_irr_q"], "qgrid": q["qgrid"], "qpoints": q["qpoints"],
+            "star_sizes": stars, "freqs_cm1": freqs, "max_freq_cm1": max(f for fq in freqs for f in fq),
+            "wall_s": wall}
+
+
+def chunk(ctx: StepContext) -> dict:
+    """ph.x for the ``chunk``-th block of ``q_per_job`` irreducible q-points."""
+    n_irr_q = int(ctx.up("ph_init")["n_irr_q"])
+    chunks = q_chunks(n_irr_q, ctx.q_per_job)
+    if not 1 <= ctx.chunk <= len(chunks):
+        raise ValueError(f"{ctx.final}: chunk {ctx.chunk} out of range: {n_irr_q} q-points in {len(chunks)} chunks")
+    first, last = chunks[ctx.chunk - 1]
+    label = f"ph.x q-point {first}" if first == last else f"ph.x q-points {first}-{last}"
+    ok, rec = _run_ph(ctx, first, last, label)
+    rec = {"chunk": ctx.chunk, "iqs": list(range(first, last + 1)), **rec}
+    if not ok:
+        return rec
+    stars, freqs = phwork.copy_products(ctx.work, ctx.out, rec["iqs"], int(ctx.proto["el_ph_nsigma"]))
+    return {**rec, "status": OK, "star_sizes": stars, "freqs_cm1": freqs}
+
+
+def run_all(ctx: StepContext) -> dict:
+    """ph.x over every irreducible q-point in one job (``dft.q_per_job: 0``)."""
+    ok, rec = _run_ph(ctx, 1, None, "ph.x (all q-points)")
+    if not ok:
+        return rec
+    dyn0 = phwork.dyn0(ctx.work)
+    q = qo.parse_dyn0(dyn0)
+    shutil.copy2(dyn0, ctx.out / f"{qi.FILDYN}0")
+    stars, freqs = phwork.copy_products(ctx.work, ctx.out, range(1, q["n_irr_q"] + 1), int(ctx.proto["el_ph_nsigma"]))
+    return {**rec, **_summary(q, stars, freqs, rec["wall_s"]), "split": False, "n_jobs": 1}
+
+
+def collect(ctx: StepContext) -> dict:
+    """Gather dyn files, elph_dir and phsave of every q-point chunk into one directory."""
+    init_rec, out = ctx.up("ph_init"), ctx.out
+    chunk_dirs = [ctx.cand / "ph_q" / str(i) for i in range(1, len(q_chunks(init_rec["n_irr_q"], ctx.q_per_job)) + 1)]
+    per_chunk = [read_json(d / "ph.json") for d in chunk_dirs]
+    wall = sum(r["wall_s"] for r in per_chunk)
+    bad = [r for r in per_chunk if r["status"] != OK]
+    if bad:
+        return {"status": bad[0]["status"], "wall_s": wall}
+    done = [iq for r in per_chunk for iq in r["iqs"]]
+    if done != list(range(1, init_rec["n_irr_q"] + 1)):
+        raise RuntimeError(f"{out}: ph_q chunks computed q-points {done}, expected 1..{init_rec['n_irr_q']}")
+    shutil.copy2(ctx.dir("ph_init") / f"{qi.FILDYN}0", out / f"{qi.FILDYN}0")
+    for d in chunk_dirs:
+        copy_files([f for f in d.iterdir() if f.is_file() and f.name.startswith(qi.FILDYN)], out)
+        copy_files(sorted((d / qi.ELPH_DIR).iterdir()), out / qi.ELPH_DIR)
+        copy_files(sorted((d / "phsave").iterdir()) if (d / "phsave").is_dir() else [], out / "phsave")
+    return {**_summary(init_rec, [s for r in per_chunk for s in r["star_sizes"]],
+                       [f for r in per_chunk for f in r["freqs_cm1"]], wall),
+            "split": True, "n_jobs": len(per_chunk), "wall_s_per_job": [r["wall_s"] for r in per_chunk],
+            "recovered": any(r["recovered"] for r in per_chunk),
+            "recovered_q": [iq for r in per_chunk if r["recovered"] for iq in r["iqs"]]}

@@ -1,0 +1,81 @@
+"""``tc.json``: the candidate's result from every step's record, and ``metadata.json``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+from tcflow.dft.chain import BY_NAME_RECORD
+from tcflow.dft.eliashberg import choose_broadening, tc_table
+from tcflow.dft.stage import OK
+from tcflow.io import atomic_write_json, read_json
+
+
+def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) -> dict:
+    """Combine the step records into ``tc.json``: status, chosen lambda / omega_log / Tc, the
+    per-broadening table (matdyn a2F and lambda.x), N(E_F), min frequency, symmetry, wall times."""
+    d = Path(cand_dir)
+    recs = {k: read_json(d / k / v) for k, v in BY_NAME_RECORD.items() if k != "ph_q" and (d / k / v).is_file()}
+    status = next((r["status"] for r in recs.values() if r["status"] != OK), OK)
+    st = recs["structure"]
+    out: dict[str, Any] = {
+        "cid": cid, "status": status, "lambda": None, "omega_log_K": None, "tc_K": None, "n_ef": None,
+        "sigma_ry": None, "min_freq_cm1": None, "table": [],
+        "wall_s": {k: r.get("wall_s") for k, r in recs.items() if r.get("wall_s") is not None},
+    }
+    out["wall_s_total"] = sum(out["wall_s"].values())
+    if "symmetry_input" in st:
+        out["spacegroup_input"] = st["symmetry_input"]
+    if "symmetry_relaxed" in recs["relax"]:
+        out["spacegroup"] = recs["relax"]["symmetry_relaxed"]
+    for key in ("gap_eV", "n_crossing_bands", "fermi_energy_eV"):
+        if key in recs["scf_fit"]:
+            out[key] = recs["scf_fit"][key]
+    if st["status"] == OK:
+        out.update(protocol=st["protocol"]["name"], grids=st["grids"], cutoffs=st["cutoffs"], pseudos=st["pseudos"])
+    n_irr_q = recs["ph"].get("n_irr_q") or recs.get("ph_init", {}).get("n_irr_q")
+    if n_irr_q:
+        out["n_irr_q"] = n_irr_q
+        out["ph_jobs"] = recs["ph"].get("n_jobs")
+    if status == OK and not recs["matdyn"]["dynamically_stable"]:
+        out["status"] = status = "dynamically_unstable"
+    if recs["matdyn"]["status"] == OK and recs["lambda"]["status"] == OK:
+        proto = st["protocol"]
+        mustar = float(proto["mustar"] if mustar_override is None else mustar_override)
+        md = tc_table(recs["matdyn"]["lambda_table"], mustar)
+        lx = tc_table(recs["lambda"]["lambda_table"], mustar)
+        out["table"] = [{"sigma_ry": a["sigma_ry"],
+                         "matdyn": {k: a[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K")},
+                         "lambda_x": {k: b[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K", "tc_K_lambda_x")}}
+                        for a, b in zip(md, lx)]
+        src = proto["tc_source"]
+        rows = md if src == "matdyn" else lx
+        i, converged = choose_broadening([r["lambda"] for r in rows], float(proto["lambda_conv_tol"]))
+        out.update({"lambda": rows[i]["lambda"], "omega_log_K": rows[i]["omega_log_K"], "tc_K": rows[i]["tc_K"],
+                    "n_ef": rows[i]["n_ef"], "sigma_ry": rows[i]["sigma_ry"], "broadening_index": i,
+                    "broadening_converged": converged, "tc_source": src, "mustar": mustar,
+                    "selection_rule": f"first broadening whose lambda differs from the next by <= "
+                                      f"{proto['lambda_conv_tol']} (relative); else the last",
+                    "min_freq_cm1": recs["matdyn"]["min_freq_cm1"]})
+    atomic_write_json(out_json, out)
+    return out
+
+
+def finish_candidate(cid: str, cand_dir, tc_json, meta_json, cfg: Mapping[str, Any], seed: int | None = None,
+                     inputs=()) -> dict:
+    """Write ``tc.json`` and ``metadata.json``; then, if ``dft.cleanup`` asks for it, remove the
+    ph.x work directories (wavefunction copies and restart data), never before tc.json."""
+    from tcflow.provenance import run_metadata
+
+    d = Path(cand_dir)
+    tc = step_tc(cid, d, tc_json)
+    qe = next((r.get("qe_version") for r in (read_json(p) for p in sorted(d.glob("*/*.json")))
+               if isinstance(r, dict) and r.get("qe_version")), None)
+    settings = {k: cfg[k] for k in ("protocol", "overrides", "pseudo_map") if k in cfg}
+    atomic_write_json(meta_json, run_metadata("dft", settings, seed, [p for p in inputs if Path(p).exists()],
+                                              candidate=cid, quantum_espresso=qe, status=tc["status"]))
+    if cfg.get("cleanup"):
+        for work in [*sorted((d / "ph_q").glob("*.work")), d / "ph.work"]:
+            shutil.rmtree(work, ignore_errors=True)
+    return tc
