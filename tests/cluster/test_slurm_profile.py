@@ -27,7 +27,8 @@ QUEUE_WAIT_S = 60
 
 # Two rules named after real ones, so that the profile's set-resources for them apply: `screen`
 # is a one-CPU job, `dft_scf` an MPI job that starts its ranks the way the QE rules do
-# (dft.launcher "srun -n {tasks}"). A missing `mpi`/`tasks` in the profile fails the format.
+# (`{resources.mpi} -n {resources.tasks}`, tcflow.dft.runner.Launch). A missing `mpi`/`tasks` in the
+# profile fails the format.
 TINY_SNAKEFILE = """
 rule all:
     input: "mpi.txt"
