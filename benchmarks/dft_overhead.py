@@ -23,6 +23,8 @@ its range.
 
 Usage: .venv/bin/python benchmarks/dft_overhead.py [--case qe-al|jarvis-al] [--workdir DIR] [--np 2]
        [--modes single,split] [--repeat 1] [--dft-stage-only]
+"""
+
 from __future__ import annotations
 
 import argparse
