@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-#: Candidate ids: file stems of user CIFs or sample ids; safe as path components.
-CID_PATTERN = r"[A-Za-z0-9_.-]+"
+#: Candidate ids: file stems of user CIFs or sample ids; safe as path components. Letters, digits,
+#: ``_ . -`` with at least one letter or digit (so never ``.`` or ``..``); no anchors, so that it
+#: also serves as the Snakemake wildcard constraint of ``{cid}``.
+CID_PATTERN = r"[A-Za-z0-9_.-]*[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
 class ConfigError(ValueError):

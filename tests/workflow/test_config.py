@@ -105,3 +105,21 @@ def test_snakemake_exits_nonzero_naming_the_key(tmp_path, cfg, key):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert f"config error: {'unknown key ' if key == 'unknown_section' else ''}{key}" in out
+
+
+def test_candidate_ids_need_a_letter_or_digit():
+    """Issue "Interrupts and bad input" 3: `.` and `..` matched the id pattern (and the `{cid}`
+    wildcard), so `...cif` became results/dft/../tc.json. The schema's `only` pattern is the same."""
+    import json
+    import re
+
+    from tcflow.config import CID_PATTERN
+
+    for good in ("Nb-bcc", "s000-00012", "JVASP-934", "a.b", "_x", "1"):
+        assert re.fullmatch(CID_PATTERN, good), good
+    for bad in (".", "..", "...", "_", "-", ".-_", "a b", "a/b", ""):
+        assert not re.fullmatch(CID_PATTERN, bad), bad
+    only = json.loads((SCHEMA.parent / "candidates.schema.json").read_text())["properties"]["only"]
+    assert only["items"]["pattern"] == f"^{CID_PATTERN}$"
+    with pytest.raises(ConfigError, match=r"^config error: candidates.only.0: '\.\.' does not match"):
+        check_config({"candidates": {"only": [".."]}}, SCHEMA)
