@@ -8,9 +8,11 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
-from tcflow.config import check_config, CID_PATTERN
+from tcflow.config import check_config, check_config_files, CID_PATTERN
 from tcflow.smk import watch_interrupt
 
+# plain YAML only: a Python tag that Snakemake's loader let through stops here, naming file and tag
+check_config_files(workflow.overwrite_configfiles)
 check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.json")
 # Ctrl-C: in-process jobs still running publish nothing afterwards (tcflow/smk.py says why)
 watch_interrupt()
