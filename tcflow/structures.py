@@ -96,7 +96,7 @@ def read_split(path: str | os.PathLike, kind: str = "data"):
     exactly as written).
 
     ``kind``: ``data`` (the data stage's files, :data:`SPLIT_COLUMNS`), ``raw`` (the mirror's,
-    :data:`RAW_SPLIT_COLUMNS`) or ``any`` (``data`` when the file has ``tc_K``, else ``raw``).
+    :data:`RAW_SPLIT_COLUMNS`) or ``any`` (either; only ``material_id`` and ``cif`` required).
     A missing column raises ``ValueError`` naming the file. :func:`split_tc_K` gives Tc in K for
     either kind.
     """
@@ -107,14 +107,18 @@ def read_split(path: str | os.PathLike, kind: str = "data"):
     # round_trip: values read back exactly as written (pandas 2's default parser can be 1 ulp off)
     df = pd.read_csv(path, dtype={"material_id": str, "formula": str, "cif": str},
                      float_precision="round_trip")
-    if kind == "any":
-        kind = "data" if "tc_K" in df.columns else "raw"
-    missing = [c for c in (SPLIT_COLUMNS if kind == "data" else RAW_SPLIT_COLUMNS) if c not in df.columns]
+    required = {"data": SPLIT_COLUMNS, "raw": RAW_SPLIT_COLUMNS, "any": ("material_id", "cif")}[kind]
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     return df
 
 
-def split_tc_K(df):
-    """Tc (K) of every row of a :func:`read_split` table: ``tc_K``, or ``-prop`` for raw files."""
-    return df["tc_K"].astype(float) if "tc_K" in df.columns else -df["prop"].astype(float)
+def split_tc_K(df, path: str | os.PathLike):
+    """Tc (K) of every row of a :func:`read_split` table of ``path``: ``tc_K``, or ``-prop`` for
+    raw files; ``ValueError`` naming the file when it has neither."""
+    if "tc_K" in df.columns:
+        return df["tc_K"].astype(float)
+    if "prop" in df.columns:
+        return -df["prop"].astype(float)
+    raise ValueError(f"{path}: needs a tc_K (or raw prop = -Tc) column")

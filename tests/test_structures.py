@@ -33,6 +33,8 @@ def test_read_split_kinds(tmp_path):
     raw = tmp_path / "raw.csv"
     pd.DataFrame({"material_id": ["1"], "cif": ["x"], "prop": [-2.5]}).to_csv(raw, index=False)
     df = read_split(raw, "any")
-    assert df["material_id"][0] == "1" and list(split_tc_K(df)) == [2.5]
+    assert df["material_id"][0] == "1" and list(split_tc_K(df, raw)) == [2.5]
     with pytest.raises(ValueError, match=r"raw.csv: missing column\(s\) tc_K, formula, natoms"):
         read_split(raw)
+    with pytest.raises(ValueError, match=r"raw.csv: needs a tc_K"):
+        split_tc_K(df.drop(columns="prop"), raw)

@@ -77,7 +77,7 @@ def read_crystals(path: str | os.PathLike, niggli: bool = True, limit: int | Non
     the file and the material id.
     """
     df = read_split(path, "any")
-    tc = split_tc_K(df)
+    tc = split_tc_K(df, path)
     out = []
     for k, (mid, cif, t) in enumerate(zip(df["material_id"], df["cif"], tc)):
         if limit is not None and k >= limit:
