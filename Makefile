@@ -33,6 +33,8 @@ apt-test:
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_TEST); }
 
 run: setup apt-run
+	@# plain YAML only: names the file and the tag that Snakemake's loader would refuse without saying which
+	$(VENV)/bin/python -m tcflow.config $(CONFIG)
 	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG)
 	@echo
 	@echo "Results: results/   (layout: docs/output.md)"

@@ -8,9 +8,11 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
-from tcflow.config import check_config, CID_PATTERN
+from tcflow.config import check_config, check_config_files, CID_PATTERN
 from tcflow.smk import forward_interrupt, mark_snakemake_process
 
+# plain YAML only: a Python tag that Snakemake's loader let through stops here, naming file and tag
+check_config_files(workflow.overwrite_configfiles)
 check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.json")
 # the jobs watch this process: if it is killed, they stop their QE runs (tcflow.dft.job)
 mark_snakemake_process()

@@ -55,10 +55,13 @@ checkpoint candidates:
         source=config["candidates"]["source"],
         path=config["candidates"]["path"],
         max=config["candidates"]["max"],
+        max_atoms=config["candidates"]["max_atoms"],
+        min_distance_A=config["candidates"]["min_distance_A"],
     conda:
         "../envs/ml.yaml"
     run:
-        # in the Snakemake process (see profiles/default): its pymatgen import serves the DFT jobs too
+        # in the Snakemake process (see profiles/default): its pymatgen import serves the DFT jobs
+        # too; rejections go to the log and, one line each, to Snakemake's stderr
         from tcflow.screen.candidates import run_checkpoint
 
         run_checkpoint(params, input, output, log[0])

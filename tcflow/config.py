@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-#: Candidate ids: file stems of user CIFs or sample ids; safe as path components.
-CID_PATTERN = r"[A-Za-z0-9_.-]+"
+#: Candidate ids: file stems of user CIFs or sample ids; safe as path components. Letters, digits,
+#: ``_ . -`` with at least one letter or digit (so never ``.`` or ``..``); no anchors, so that it
+#: also serves as the Snakemake wildcard constraint of ``{cid}``.
+CID_PATTERN = r"[A-Za-z0-9_.-]*[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
 class ConfigError(ValueError):
@@ -112,10 +115,63 @@ def check_config(config: dict, schema_path: str | os.PathLike) -> dict:
     return config
 
 
-def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML config file and check it (for scripts and tests outside Snakemake)."""
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A YAML (or JSON) config file as plain data.
+
+    Only plain YAML is accepted (``yaml.safe_load``): a tag that builds a Python object
+    (``!!python/object:...``, ``!!python/tuple``, ...) raises :class:`ConfigError` naming the
+    file, the line and the tag. Snakemake's own loader accepts some of these tags and refuses
+    others with a message that names neither.
+    """
     import yaml
 
-    with open(path, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh) or {}
-    return check_config(config, schema_path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config error: {path}: file not found") from None
+    except yaml.constructor.ConstructorError as exc:
+        m = re.search(r"tag '([^']+)'", exc.problem or "")
+        tag = m.group(1).replace("tag:yaml.org,2002:", "!!") if m else "?"
+        line = f" line {exc.problem_mark.line + 1}:" if exc.problem_mark else ""
+        raise ConfigError(f"config error: {path}:{line} YAML tag {tag} is not allowed "
+                          "(plain YAML only: mappings, lists, strings, numbers, booleans, null)") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}:" if mark else ""
+        raise ConfigError(f"config error: {path}:{line} not valid YAML ({first})") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"config error: {path}: the top level must be a mapping of keys")
+    return config
+
+
+def check_config_files(paths) -> None:
+    """Read every file with :func:`read_config_file` (the Snakefile calls this on the
+    ``--configfile`` files before anything runs)."""
+    for p in paths:
+        read_config_file(p)
+
+
+def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file and check it (for scripts and tests outside Snakemake)."""
+    return check_config(read_config_file(path), schema_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tcflow.config FILE...``: check config files before Snakemake reads them (``make
+    run`` does); prints the one-line error and returns 1 for the first bad file."""
+    import sys
+
+    try:
+        check_config_files(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,16 +10,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import warnings
 from pathlib import Path
 
 from tcflow.data.splits import COLUMNS, SPLITS
 from tcflow.io import atomic_path, atomic_write_json
+from tcflow.structures import StructureError, check_structure, min_distance_A, read_split, structure_from_cif_text
 
 log = logging.getLogger(__name__)
 
-#: Atoms closer than this (Å) make a structure physically invalid.
+#: Atoms closer than this (Å; periodic images included) make a structure physically invalid.
 MIN_DISTANCE_A = 0.5
+#: Heaviest element accepted (Lr).
+MAX_Z = 103
 
 
 def check_row(material_id: str, cif: str, prop) -> tuple[dict | None, str | None]:
@@ -28,8 +30,6 @@ def check_row(material_id: str, cif: str, prop) -> tuple[dict | None, str | None
     The record has the columns of :data:`tcflow.data.splits.COLUMNS` plus ``elements``
     (a set of element symbols).
     """
-    from pymatgen.core import Element, Structure
-
     if not isinstance(cif, str) or not cif.strip():
         return None, "empty CIF"
     try:
@@ -41,20 +41,15 @@ def check_row(material_id: str, cif: str, prop) -> tuple[dict | None, str | None
     if tc < 0:
         return None, f"Tc = {tc:g} K < 0 (prop must be -Tc)"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            struct = Structure.from_str(cif, fmt="cif")
-    except Exception as exc:  # pymatgen raises many types for bad CIFs
-        return None, f"unreadable CIF ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-    if len(struct) == 0:
-        return None, "CIF has no atoms"
-    for sp in struct.composition.elements:
-        if not isinstance(sp, Element) or sp.Z > 103:
-            return None, f"unknown element {sp}"
-    if len(struct) > 1:
-        dmin = float(struct.distance_matrix[~_eye(len(struct))].min())
-        if dmin < MIN_DISTANCE_A:
-            return None, f"atoms {dmin:.3f} A apart (< {MIN_DISTANCE_A} A)"
+        struct = check_structure(structure_from_cif_text(cif, str(material_id)), str(material_id))
+    except StructureError as exc:
+        return None, str(exc)
+    beyond = [el.symbol for el in struct.composition.elements if el.Z > MAX_Z]
+    if beyond:
+        return None, f"unknown element {beyond[0]} (Z > {MAX_Z})"
+    dmin = min_distance_A(struct)
+    if dmin < MIN_DISTANCE_A:
+        return None, f"atoms {dmin:.3f} A apart (< {MIN_DISTANCE_A} A)"
     return {
         "material_id": str(material_id),
         "tc_K": tc,
@@ -63,12 +58,6 @@ def check_row(material_id: str, cif: str, prop) -> tuple[dict | None, str | None
         "cif": cif,
         "elements": {el.symbol for el in struct.composition.elements},
     }, None
-
-
-def _eye(n: int):
-    import numpy as np
-
-    return np.eye(n, dtype=bool)
 
 
 def prepare_splits(raw_dir: str | Path, out_dir: str | Path, max_train: int | None = None,
@@ -86,11 +75,7 @@ def prepare_splits(raw_dir: str | Path, out_dir: str | Path, max_train: int | No
     elements: set[str] = set()
     for split in SPLITS:
         raw_path = raw_dir / f"{split}.csv"
-        # round_trip: exact floats (pandas 2's default parser can be 1 ulp off the text)
-        raw = pd.read_csv(raw_path, dtype={"material_id": str, "cif": str}, float_precision="round_trip")
-        for col in ("material_id", "cif", "prop"):
-            if col not in raw.columns:
-                raise ValueError(f"{raw_path}: missing column {col!r}")
+        raw = read_split(raw_path, "raw")
         if max_train is not None:
             keep = max_train if split == "train" else math.ceil(max_train / 8)
             rng = np.random.default_rng([seed, SPLITS.index(split)])

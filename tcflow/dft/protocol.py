@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 PROTOCOLS_FILE = Path(__file__).with_name("protocols.yaml")
+#: type and range of every protocol key (JSON Schema draft 2020-12)
+PROTOCOL_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema" / "protocol.schema.json"
 QGRID_RULES = ("smallest_factor", "divisor")
 #: smallest prime treated as "awkward" by bump_prime_kgrid (2 divides everything already)
 SMALLEST_BUMPED_PRIME = 3
@@ -45,14 +47,33 @@ def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> dict[
         if key not in proto:
             raise ProtocolError(f"dft.overrides.{key}: not a protocol key")
         proto[key] = value
-    if proto["qgrid_rule"] not in QGRID_RULES:
-        raise ProtocolError(f"dft.overrides.qgrid_rule: {proto['qgrid_rule']!r} not one of {QGRID_RULES}")
-    for key in ("kgrid", "qgrid", "matdyn_nk"):
-        v = proto[key]
-        if v is not None and (len(v) != 3 or any(int(n) < 1 for n in v)):
-            raise ProtocolError(f"dft.overrides.{key}: need three positive integers, got {v!r}")
+    check_protocol(proto, name, overrides or {})
     proto["name"] = name
     return proto
+
+
+def check_protocol(proto: Mapping[str, Any], name: str, overrides: Mapping[str, Any]) -> None:
+    """Check the merged protocol against :data:`PROTOCOL_SCHEMA`; raise :class:`ProtocolError`
+    with one line naming the first wrong key: ``dft.overrides.<key>`` when the value came from
+    the config, else the variant's key in protocols.yaml."""
+    import json
+
+    import jsonschema
+
+    with open(PROTOCOL_SCHEMA, encoding="utf-8") as fh:
+        schema = json.load(fh)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(dict(proto)))
+    if not errors:
+        return
+    order = list(schema["properties"])
+
+    def key_of(err) -> str:
+        return str(err.absolute_path[0]) if err.absolute_path else ""
+
+    err = min(errors, key=lambda e: order.index(key_of(e)) if key_of(e) in order else -1)
+    key = key_of(err)
+    where = f"dft.overrides.{key}" if key in overrides else f"{PROTOCOLS_FILE.name}: variants.{name}.{key}"
+    raise ProtocolError(f"{where}: {err.message.splitlines()[0]}")
 
 
 def _is_prime(n: int) -> bool:

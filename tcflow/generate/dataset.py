@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from tcflow.generate.lattice import params_to_matrix
+from tcflow.structures import read_split, split_tc_K, structure_from_cif_text
 
 #: Largest atomic number the model knows (type vocabulary is 1..MAX_Z).
 MAX_Z = 100
@@ -73,28 +73,16 @@ def crystal_from_structure(struct, tc: float, cid: str, niggli: bool = True) -> 
 def read_crystals(path: str | os.PathLike, niggli: bool = True, limit: int | None = None) -> list[Crystal]:
     """Crystals of a split CSV. Tc comes from ``tc_K``, or ``-prop`` for the raw mirror files.
 
-    A malformed CIF raises ``ValueError`` naming the file and the material id.
+    A malformed CIF raises :class:`tcflow.structures.StructureError` (a ``ValueError``) naming
+    the file and the material id.
     """
-    import pandas as pd
-    from pymatgen.core import Structure
-
-    df = pd.read_csv(path, dtype={"material_id": str, "cif": str}, float_precision="round_trip")
-    if "tc_K" in df.columns:
-        tc = df["tc_K"].astype(float)
-    elif "prop" in df.columns:
-        tc = -df["prop"].astype(float)
-    else:
-        raise ValueError(f"{path}: needs a tc_K (or raw prop = -Tc) column")
+    df = read_split(path, "any")
+    tc = split_tc_K(df, path)
     out = []
     for k, (mid, cif, t) in enumerate(zip(df["material_id"], df["cif"], tc)):
         if limit is not None and k >= limit:
             break
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                s = Structure.from_str(cif, fmt="cif")
-        except Exception as exc:  # pymatgen raises many types for bad CIF text
-            raise ValueError(f"{path}: cannot parse CIF of {mid}: {exc}") from exc
+        s = structure_from_cif_text(cif, f"{path}: {mid}")
         out.append(crystal_from_structure(s, t, str(mid), niggli=niggli))
     if not out:
         raise ValueError(f"{path}: no structures")

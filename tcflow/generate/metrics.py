@@ -84,19 +84,11 @@ class MetricSettings:
 
 def read_structures(path: str | os.PathLike, limit: int | None = None) -> list:
     """pymatgen Structures of a split CSV (data-stage or raw mirror format)."""
-    import pandas as pd
-    from pymatgen.core import Structure
+    from tcflow.structures import read_split, structure_from_cif_text
 
-    df = pd.read_csv(path, dtype={"material_id": str, "cif": str})
-    out = []
-    for mid, cif in zip(df["material_id"], df["cif"][:limit] if limit else df["cif"]):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out.append(Structure.from_str(cif, fmt="cif"))
-        except Exception as exc:
-            raise ValueError(f"{path}: cannot parse CIF of {mid}: {exc}") from exc
-    return out
+    df = read_split(path, "any")
+    return [structure_from_cif_text(cif, f"{path}: {mid}")
+            for mid, cif in zip(df["material_id"], df["cif"][:limit] if limit else df["cif"])]
 
 
 def split_fingerprints(path: str | os.PathLike, kind: str, cache_dir: str | os.PathLike | None = None,
@@ -233,13 +225,11 @@ def _density(structs) -> np.ndarray:
 
 
 def _read_sample(path):
-    from pymatgen.core import Structure
+    from tcflow.structures import StructureError, read_structure
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Structure.from_file(path)
-    except Exception:
+        return read_structure(path, check=False)
+    except StructureError:
         return None
 
 

@@ -12,22 +12,15 @@ from __future__ import annotations
 import math
 import warnings
 
+from tcflow.structures import min_distance_A
+
 #: CDVAE's minimum cell volume for structural validity (Å^3).
 MIN_VOLUME_A3 = 0.1
-#: Radius (Å) within which the nearest neighbour is looked for; beyond it min_dist is reported
-#: as this value (such a crystal is structurally valid anyway).
-MIN_DIST_SEARCH_A = 8.0
-
-
-def min_distance(struct) -> float:
-    """Shortest distance (Å) between two atoms or periodic images, capped at MIN_DIST_SEARCH_A."""
-    _, _, _, d = struct.get_neighbor_list(MIN_DIST_SEARCH_A)
-    return float(d.min()) if len(d) else MIN_DIST_SEARCH_A
 
 
 def structure_valid(struct, min_dist_A: float) -> tuple[bool, float]:
     """(valid, min distance Å)."""
-    d = min_distance(struct)
+    d = min_distance_A(struct)
     return (d > min_dist_A and struct.volume > MIN_VOLUME_A3), d
 
 

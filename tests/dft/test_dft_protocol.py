@@ -96,3 +96,68 @@ if __name__ == "__main__":  # refresh the frozen inputs after an intended change
     FROZEN.mkdir(exist_ok=True)
     for n, t in generated_inputs().items():
         (FROZEN / n).write_text(t)
+
+
+PROTOCOL_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema" / "protocol.schema.json"
+
+
+def test_protocol_schema_covers_every_key_with_its_default():
+    """protocol.schema.json: one property per key of protocols.yaml's defaults, default equal."""
+    import json
+
+    from tcflow.dft.protocol import load_protocols
+
+    props = json.loads(PROTOCOL_SCHEMA.read_text())["properties"]
+    defaults = load_protocols()["defaults"]
+    assert list(props) == list(defaults)
+    for key, value in defaults.items():
+        assert props[key]["default"] == value, key
+        assert props[key]["description"].strip(), key
+
+
+@pytest.mark.parametrize("name", ["jarvis", "sssp", "fast"])
+def test_every_variant_is_valid(name):
+    from tcflow.dft.protocol import protocol_names
+
+    assert protocol_names() == ["fast", "jarvis", "sssp"]
+    get_protocol(name)  # raises ProtocolError naming the variant's key when out of range
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"ecutwfc_ry": "thirty"}, "dft.overrides.ecutwfc_ry: 'thirty' is not of type 'number', 'null'"),
+        ({"ecutwfc_ry": -5}, "dft.overrides.ecutwfc_ry: -5 is less than or equal to the minimum of 0"),
+        ({"mustar": 5}, "dft.overrides.mustar: 5 is greater than the maximum of 0.5"),
+        ({"relax": "no"}, "dft.overrides.relax: 'no' is not of type 'boolean'"),
+        ({"smearing": "cold"}, "dft.overrides.smearing: 'cold' is not one of"),
+        ({"el_ph_nsigma": 2.5}, "dft.overrides.el_ph_nsigma: 2.5 is not of type 'integer'"),
+        ({"qgrid": [2, 0, 2]}, "dft.overrides.qgrid: "),
+    ],
+)
+def test_overrides_are_checked_at_parse_time(overrides, message):
+    """Issue "Interrupts and bad input" 6: a wrong override failed inside a job (a string), ran
+    pw.x to a QE error (-5 Ry) or was accepted (mu* = 5)."""
+    with pytest.raises(ProtocolError) as err:
+        get_protocol("fast", overrides)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_snakemake_stops_before_running_on_a_bad_override(tmp_path):
+    """rules/dft.smk calls get_protocol at parse time: a dry run fails naming the override."""
+    from workflow_helpers import run_snakemake
+
+    proc = run_snakemake(tmp_path, {"dft": {"overrides": {"mustar": 5}}}, "-n", check=False)
+    assert proc.returncode != 0
+    assert "dft.overrides.mustar: 5 is greater than the maximum of 0.5" in proc.stdout + proc.stderr
+
+
+def test_a_bad_variant_value_names_the_variant(monkeypatch):
+    from tcflow.dft import protocol
+
+    data = protocol.load_protocols()
+    data["variants"]["fast"] = {**data["variants"]["fast"], "degauss_ry": 0}
+    monkeypatch.setattr(protocol, "load_protocols", lambda: data)
+    with pytest.raises(ProtocolError, match=r"^protocols.yaml: variants.fast.degauss_ry: 0 is less than or equal"):
+        protocol.get_protocol("fast")

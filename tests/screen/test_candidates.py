@@ -79,8 +79,84 @@ def test_checkpoint_body_from_survivors_and_from_cif_dir(tmp_path):
         out = NS(dir=str(tmp_path / source / "cands"), table=str(tmp_path / source / "c.csv"),
                  rejected=str(tmp_path / source / "r.csv"))
         (tmp_path / source).mkdir()
-        params = NS(source=source, path=str(tmp_path), max=None)
-        res = run_checkpoint(params, inp, out, str(tmp_path / source / "log"))
+        params = NS(source=source, path=str(tmp_path), max=None, max_atoms=50, min_distance_A=0.5)
+        res = run_checkpoint(params, inp, out, str(tmp_path / source / "log"), warn=print)
         assert res["accepted"] == 1, source
         assert (tmp_path / source / "cands" / "s0.cif").is_file()
         assert "1 candidates accepted" in (tmp_path / source / "log").read_text()
+
+
+def test_dot_ids_are_rejected_with_a_reason(tmp_path):
+    """Issue "Interrupts and bad input" 3: a file `...cif` (stem `..`) once reached the DFT stage,
+    which then wrote results/tc.json; stems without a letter or digit are rejected."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for stem in ("..", ".", "_", "Nb.bcc"):
+        _nb(src / f"{stem}.cif")
+    res = select_candidates(tmp_path / "out", tmp_path / "c.csv", tmp_path / "r.csv", cif_dir=src)
+    assert res["accepted"] == 1 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Nb.bcc.cif"]
+    rej = pd.read_csv(tmp_path / "r.csv", dtype={"id": str}).set_index("id")["reason"]
+    assert set(rej.index) == {"..", ".", "_"}
+    assert all("does not match" in r and "at least one letter or digit" in r for r in rej)
+
+
+def _al_fcc() -> Structure:
+    return Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def _bad_user_structures(src):
+    """fcc Al (fine), a 200-atom P1 supercell and a cell with two atoms 0.1 Å apart."""
+    src.mkdir()
+    _al_fcc().to(filename=str(src / "Al-fcc.cif"))
+    _al_fcc().make_supercell([5, 5, 2]).to(filename=str(src / "big.cif"))
+    Structure(Lattice.cubic(4.0), ["Al", "Al"], [[0, 0, 0], [0.025, 0, 0]]).to(filename=str(src / "close.cif"))
+
+
+def test_user_structures_are_checked(tmp_path):
+    """Issue "Interrupts and bad input" 5: cif_dir accepted a 200-atom cell and atoms 0.1 Å apart
+    (its vc-relax ran 10 min until stopped); both are now rejected, each with its reason."""
+    _bad_user_structures(tmp_path / "in")
+    res = select_candidates(tmp_path / "out", tmp_path / "c.csv", tmp_path / "r.csv", cif_dir=tmp_path / "in",
+                            max_atoms=18, min_distance_A=0.5)
+    assert res["accepted"] == 1
+    assert list(pd.read_csv(tmp_path / "c.csv")["id"]) == ["Al-fcc"]
+    rej = pd.read_csv(tmp_path / "r.csv").set_index("id")["reason"]
+    assert "200 atoms per cell > candidates.max_atoms = 18" in rej["big"]
+    assert "atoms 0.100 Å apart (< candidates.min_distance_A = 0.5 Å)" in rej["close"]
+    assert all(str(tmp_path / "in") in r for r in rej)
+    # min_distance_A 0 turns the distance check off; no max_atoms, no cap
+    res = select_candidates(tmp_path / "out2", tmp_path / "c2.csv", tmp_path / "r2.csv", cif_dir=tmp_path / "in",
+                            max_atoms=None, min_distance_A=0)
+    assert res["accepted"] == 3
+
+
+def test_checkpoint_logs_each_rejection_on_the_console(tmp_path):
+    """Each rejection is a line in the checkpoint's log and a line on the console."""
+    from types import SimpleNamespace as NS
+
+    from tcflow.screen.candidates import run_checkpoint
+
+    _bad_user_structures(tmp_path / "in")
+    out = NS(dir=str(tmp_path / "cands"), table=str(tmp_path / "c.csv"), rejected=str(tmp_path / "r.csv"))
+    params = NS(source="cif_dir", path=str(tmp_path / "in"), max=None, max_atoms=50, min_distance_A=0.5)
+    lines: list[str] = []
+    res = run_checkpoint(params, NS(), out, str(tmp_path / "log"), warn=lines.append)
+    assert res["rejected"] == 2
+    assert [ln.split(":")[1].strip() for ln in lines[:2]] == ["big rejected", "close rejected"]
+    assert lines[2] == f"candidates: 1 accepted, 2 rejected (listed in {out.rejected})"
+    log = (tmp_path / "log").read_text()
+    assert "candidate big rejected: " in log and "candidate close rejected: " in log
+
+
+def test_rejections_reach_the_snakemake_console(tmp_path):
+    """Through the real CLI: the checkpoint's rejections appear in Snakemake's output, not only in
+    results/screen/rejected.csv."""
+    from workflow_helpers import SHARED, run_snakemake
+
+    _bad_user_structures(tmp_path / "in")
+    cfg = {"data": {"mirror": str(SHARED)}, "candidates": {"source": "cif_dir", "path": str(tmp_path / "in")}}
+    proc = run_snakemake(tmp_path, cfg, "--cores", "1", "results/screen/rejected.csv")
+    out = proc.stdout + proc.stderr
+    assert "candidates: big rejected: " in out and "> candidates.max_atoms = 50" in out
+    assert "candidates: close rejected: " in out
+    assert sorted(p.name for p in (tmp_path / "results" / "candidates").glob("*.cif")) == ["Al-fcc.cif"]

@@ -105,3 +105,50 @@ def test_snakemake_exits_nonzero_naming_the_key(tmp_path, cfg, key):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert f"config error: {'unknown key ' if key == 'unknown_section' else ''}{key}" in out
+
+
+def test_candidate_ids_need_a_letter_or_digit():
+    """Issue "Interrupts and bad input" 3: `.` and `..` matched the id pattern (and the `{cid}`
+    wildcard), so `...cif` became results/dft/../tc.json. The schema's `only` pattern is the same."""
+    import json
+    import re
+
+    from tcflow.config import CID_PATTERN
+
+    for good in ("Nb-bcc", "s000-00012", "JVASP-934", "a.b", "_x", "1"):
+        assert re.fullmatch(CID_PATTERN, good), good
+    for bad in (".", "..", "...", "_", "-", ".-_", "a b", "a/b", ""):
+        assert not re.fullmatch(CID_PATTERN, bad), bad
+    only = json.loads((SCHEMA.parent / "candidates.schema.json").read_text())["properties"]["only"]
+    assert only["items"]["pattern"] == f"^{CID_PATTERN}$"
+    with pytest.raises(ConfigError, match=r"^config error: candidates.only.0: '\.\.' does not match"):
+        check_config({"candidates": {"only": [".."]}}, SCHEMA)
+
+
+def test_python_tag_in_a_config_file_is_named(tmp_path):
+    """Issue "Interrupts and bad input" 10: a `!!python/object` tag was refused as "not valid JSON
+    or YAML" without the file or the tag. Snakemake reads --configfile files before the Snakefile,
+    so `make run` checks CONFIG first with `python -m tcflow.config` (this command)."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 0\ndft:\n  protocol: !!python/object:os.system {}\n")
+    proc = subprocess.run([sys.executable, "-m", "tcflow.config", str(REPO / "config" / "config.yaml"), str(bad)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"config error: {bad}: line 3: YAML tag !!python/object:os.system is not "
+                                   "allowed (plain YAML only: mappings, lists, strings, numbers, booleans, null)")
+    assert "$(VENV)/bin/python -m tcflow.config $(CONFIG)" in (REPO / "Makefile").read_text()
+
+
+def test_snakemake_refuses_a_python_tag_it_would_load(tmp_path):
+    """Snakemake's loader takes `!!python/str` (and other python tags); the Snakefile stops on it,
+    naming file, line and tag (a real dry run)."""
+    from workflow_helpers import SHARED
+
+    cfg = tmp_path / "tagged.yaml"
+    cfg.write_text(f"data:\n  mirror: !!python/str {SHARED}\n")
+    proc = run_snakemake(tmp_path, None, "-n", check=False, configfile=cfg)
+    assert proc.returncode != 0
+    assert f"config error: {cfg}: line 2: YAML tag !!python/str is not allowed" in proc.stdout + proc.stderr

@@ -21,7 +21,7 @@ def save_structure(structure, json_path: Path) -> None:
 
 
 def _read(cif: Path):
-    from tcflow.screen.structures import StructureError, read_structure  # tcflow.structures after the merge
+    from tcflow.structures import StructureError, read_structure
 
     try:
         return read_structure(cif), None
