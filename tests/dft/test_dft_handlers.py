@@ -89,25 +89,24 @@ def test_retries_are_bounded_and_unhandled_codes_stop(tmp_path):
     assert res.code == "qe_error" and len(res.attempts) == 1 and "action" not in res.attempts[0]
 
 
+#: frozen real failures in fixtures/ (diagonalisation, symmetry and BFGS failures: no real output
+#: produced yet, so their handlers are covered by the table tests above only)
 @pytest.mark.parametrize("folder, exe, code", [
     ("ph_not_converged", "ph.x", "ph_not_converged"),
-    ("diagonalization", "pw.x", "diagonalization"),
-    ("symmetry", "ph.x", "symmetry"),
-    ("symmetry", "pw.x", "symmetry"),
-    ("relax_failed", "pw.x", "relax_failed"),
+    ("scf_not_converged", "pw.x", "scf_not_converged"),
+    ("relax_not_converged", "pw.x", "relax_not_converged"),
 ])
 def test_handler_on_frozen_real_failure(tmp_path, folder, exe, code):
-    outs = sorted((FIX / folder).glob(f"{'ph' if exe == 'ph.x' else 'pw'}*.out")) if (FIX / folder).is_dir() else []
-    if not outs:
-        pytest.skip(f"no frozen {exe} output in fixtures/{folder}")
+    outs = sorted((FIX / folder).glob(f"{'ph' if exe == 'ph.x' else 'pw'}*.out"))
+    assert outs, f"no frozen {exe} output in fixtures/{folder}"
     got, reason = qo.classify(outs[0].read_text())
     assert got == code, reason
     proto = get_protocol("fast", {})
     handlers = ph_handlers(proto) if exe == "ph.x" else pw_handlers(proto)
     settings = ph_settings(proto) if exe == "ph.x" else pw_settings(proto)
     fix = apply_handler(handlers, code, settings)
-    if code == "relax_failed":
-        assert fix is None  # a BFGS failure is reported, not retried with the same geometry
+    if code == "relax_not_converged":
+        assert fix is None  # reported as failed, not retried with the same geometry
         return
     assert fix is not None and fix[0] != settings
     ok = FIX / ("ok/ph_ok.out" if exe == "ph.x" else "ok/pw_ok.out")

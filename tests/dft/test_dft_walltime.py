@@ -1,8 +1,9 @@
-"""A pw.x run stopped at max_seconds resumes on the next attempt from what it saved.
+"""A vc-relax stopped at max_seconds continues on the next attempt from the last geometry it
+reached, in a fresh pw.x run (pw.x's own restart stalled: tests/dft/fixtures/pw_walltime).
 
 The stand-in pw.x replays frozen real QE outputs: first the walltime stop, then a finished run;
-it keeps every input it was given, so the restarted input (``restart_mode = 'restart'``) and
-the kept work directory are checked without timing a real run.
+it keeps every input it was given, so the second input and the kept outputs are checked without
+timing a real run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def cand(tmp_path):
     d = tmp_path / "results/dft/al"
     d.mkdir(parents=True)
     shutil.copytree(FIX / "al_records/structure", d / "structure")
+    shutil.copy(FIX / "al_records/relax/relaxed.json", d / "structure/standard.json")  # the cell pw.x gets
     rec = json.loads((d / "structure/structure.json").read_text())
     rec["protocol"]["relax"] = True
     (d / "structure/structure.json").write_text(json.dumps(rec))
@@ -34,9 +36,7 @@ def cand(tmp_path):
 
 
 def test_walltime_stop_keeps_work_and_next_attempt_restarts(tmp_path, cand):
-    if not WALLTIME.is_file():
-        pytest.skip("no frozen pw.x walltime output")
-    launch = _replaying_exe(tmp_path, "pw.x", [WALLTIME, FIX / "relax_not_converged/pw_relax_not_converged.out"])
+    launch = _replaying_exe(tmp_path, "pw.x", [WALLTIME, FIX / "pw_walltime/pw_relax_ok.out"])
     ctx = StepContext(step=BY_RULE["dft_relax"], cid="al", cand=cand, final=cand / "relax", launch=launch,
                       max_seconds=3.0, cfg={"min_free_disk_gb": 0})
     with pytest.raises(ResumableInterruption, match="walltime"):
@@ -45,10 +45,14 @@ def test_walltime_stop_keeps_work_and_next_attempt_restarts(tmp_path, cand):
     assert json.loads((cand / "relax.work" / pw.WALLTIME_MARKER).read_text())["stops"] == 1
     first = (tmp_path / "calls/input.0").read_text()
     assert "restart_mode" not in first and "max_seconds = 3.0" in first
-    # attempt 2: restart_mode = 'restart' in the same work directory, the stopped output kept
+    # attempt 2: a fresh run from the last geometry (this stop came in the first scf: the input cell)
     ctx = StepContext(step=BY_RULE["dft_relax"], cid="al", cand=cand, final=cand / "relax", launch=launch,
                       max_seconds=6.0, cfg={"min_free_disk_gb": 0})
     rec = run_step(ctx, pw.relax)
-    assert "restart_mode = 'restart'" in (tmp_path / "calls/input.1").read_text()
+    second = (tmp_path / "calls/input.1").read_text()
+    assert "restart_mode" not in second and "max_seconds = 6.0" in second
+    cell = lambda text: text.split("CELL_PARAMETERS")[1].split("K_POINTS")[0]  # noqa: E731
+    assert cell(second) == cell(first)
     assert rec["walltime_restarts"] == 1 and (cand / "relax/relax.walltime1.out").is_file()
+    assert rec["status"] == "ok" and rec["total_energy_ry"] == pytest.approx(-38.51542058)
     assert not (cand / "relax.work").exists()
