@@ -224,7 +224,8 @@ def write_report(out_md: str | Path, summary_csv: str | Path, manifest_json: str
     missing = ["the phonon dispersion along a high-symmetry path"]
     if not len(t1) or t1[list(ENERGY_COLUMNS)].isna().all().all():
         missing.insert(0, "DFT formation energy and energy above hull (E_form, E_hull in Table 1 are n/a)")
-    out += ["## Not part of this run", "", "; ".join(missing).capitalize() + ".", ""]
+    text = "; ".join(missing)
+    out += ["## Not part of this run", "", text[0].upper() + text[1:] + ".", ""]
     text = "\n".join(out)
     atomic_write_text(out_md, text)
     return text
