@@ -269,7 +269,7 @@ def fig_candidate(cid: str, tc: dict, matdyn_dir: str | Path, out_prefix) -> dic
     w, a2f, lam_file = read_a2f(md / f"a2F.dos{i + 1}")
     lam_w = cumulative_lambda(w, a2f)
     fw, dos = read_phonon_dos(md / "phonon.dos")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"wspace": 0.5})
     ax = axes[0]
     la, = ax.plot(w * MEV_PER_RY, a2f, color="C0")
     ax.set_xlabel("ω (meV)")
