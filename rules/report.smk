@@ -34,6 +34,7 @@ def _report_inputs(wildcards):
         "manifest": "results/data/manifest.json",
         "candidates": CANDIDATES_DIR,
         "rejected": "results/screen/rejected.csv",
+        "candidates_table": CANDIDATES_TABLE,
     }
     if config["candidates"]["source"] == "generate":
         inputs["screened"] = "results/screen/screened.csv"
@@ -46,6 +47,9 @@ rule report:
         unpack(_report_inputs),
     output:
         md="results/report/report.md",
+        table1_csv="results/report/table1.csv",
+        table1_md="results/report/table1.md",
+        funnel="results/report/funnel.csv",
         versions="results/versions.json",
     log:
         "logs/report/report.log",

@@ -6,5 +6,7 @@ with rule_logging(snakemake.log[0], "report") as log:
     inp = snakemake.input
     collate_versions("results", snakemake.output.versions)
     write_report(snakemake.output.md, inp.summary, inp.manifest, inp.rejected, snakemake.config,
-                 screened_csv=inp.get("screened"), metrics_json=inp.get("metrics"))
+                 screened_csv=inp.get("screened"), metrics_json=inp.get("metrics"),
+                 candidates_csv=inp.candidates_table, table1_csv=snakemake.output.table1_csv,
+                 table1_md=snakemake.output.table1_md, funnel_csv=snakemake.output.funnel)
     log.info("report written to %s", snakemake.output.md)

@@ -1,61 +1,45 @@
 """Collect every candidate's ``results/dft/<id>/tc.json`` into one table.
 
 Columns: ``id``, the scalar fields of tc.json (status, tc_K, lambda, omega_log_K, ...), the
-candidate's formula/natoms, ``novel`` (no structure in the training data matches it) and
-``matched_id`` (the JARVIS id it matches, if any). Lists and tables inside tc.json stay there.
+candidate's formula/natoms, and its novelty (:mod:`tcflow.report.novelty`): ``novelty``
+(known / new_structure / new_composition), ``matched_id`` and ``matched_set`` (the structure
+and set it matches, if any), ``duplicate_of`` (an earlier candidate it repeats). Lists and
+tables inside tc.json stay there.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from tcflow.io import atomic_path, read_json
 
 #: Columns that lead the table, in this order, when present.
 LEAD_COLUMNS = ("id", "formula", "natoms", "status", "tc_K", "lambda", "omega_log_K",
-                "novel", "matched_id")
+                "novelty", "matched_id", "matched_set", "duplicate_of")
 
 
 def _scalars(record: dict) -> dict:
     return {k: v for k, v in record.items() if isinstance(v, (str, int, float, bool)) or v is None}
 
 
-def novelty(structures: dict, dataset_csvs: list[str | Path]) -> dict[str, str | None]:
-    """For each candidate id -> Structure, the id of a matching dataset structure or None.
+def reference_sets(dataset_csvs: list[str | Path], extra: list[str | Path] = ()) -> list:
+    """The data stage's splits (named by file stem; train first) and the user's reference sets."""
+    from tcflow.report.novelty import load_reference, load_split
 
-    Matching uses pymatgen's StructureMatcher (default tolerances: ltol 0.2, stol 0.3,
-    angle_tol 5 degrees) among dataset entries with the same reduced formula.
-    """
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-    from pymatgen.core import Structure
-
-    from tcflow.data.splits import read_split
-
-    by_formula: dict[str, list[tuple[str, str]]] = {}
-    for csv in dataset_csvs:
-        df = read_split(csv)
-        for row in df.itertuples(index=False):
-            by_formula.setdefault(row.formula, []).append((row.material_id, row.cif))
-    matcher = StructureMatcher()
-    out: dict[str, str | None] = {}
-    for cid, struct in structures.items():
-        out[cid] = None
-        for mid, cif in by_formula.get(struct.composition.reduced_formula, []):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ref = Structure.from_str(cif, fmt="cif")
-            if matcher.fit(struct, ref):
-                out[cid] = mid
-                break
-    return out
+    csvs = sorted((Path(p) for p in dataset_csvs), key=lambda p: (p.stem != "train", p.stem))
+    return [load_split(p.stem, p) for p in csvs] + [load_reference(p) for p in extra]
 
 
 def aggregate(tc_jsons: list[str | Path], candidates_dir: str | Path, table_csv: str | Path,
-              dataset_csvs: list[str | Path], out_csv: str | Path):
-    """Write the summary table (sorted by Tc, highest first) and return it as a DataFrame."""
+              dataset_csvs: list[str | Path], out_csv: str | Path, references: list[str | Path] = ()):
+    """Write the summary table (sorted by Tc, highest first) and return it as a DataFrame.
+
+    ``dataset_csvs``: the data stage's splits; ``references``: further reference sets for the
+    novelty check (CSV with material_id, cif, or a directory of CIFs).
+    """
     import pandas as pd
 
+    from tcflow.report.novelty import classify
     from tcflow.screen.structures import read_structure
 
     candidates_dir = Path(candidates_dir)
@@ -69,10 +53,10 @@ def aggregate(tc_jsons: list[str | Path], candidates_dir: str | Path, table_csv:
             row.setdefault("natoms", int(cands.loc[cid, "natoms"]))
         structures[cid] = read_structure(candidates_dir / f"{cid}.cif")
         rows.append(row)
-    matches = novelty(structures, dataset_csvs)
+    structures = dict(sorted(structures.items()))  # duplicates: the first id in sort order is the original
+    matches = classify(structures, reference_sets(dataset_csvs, references))
     for row in rows:
-        row["matched_id"] = matches[row["id"]]
-        row["novel"] = matches[row["id"]] is None
+        row.update(matches[row["id"]])
     df = pd.DataFrame(rows)
     if len(df):
         lead = [c for c in LEAD_COLUMNS if c in df.columns]

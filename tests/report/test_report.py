@@ -7,7 +7,7 @@ import json
 import pandas as pd
 from pymatgen.core import Lattice, Structure
 
-from tcflow.report.aggregate import aggregate, novelty
+from tcflow.report.aggregate import aggregate
 from tcflow.report.report import markdown_table
 from tcflow.data.fetch import fetch_dataset
 from tcflow.data.prepare import prepare_splits
@@ -22,7 +22,6 @@ def test_novelty_and_aggregate(tmp_path, shared):
     known = Structure.from_str(nb_row.cif, fmt="cif")
     known.perturb(0.01, min_distance=0.0)  # a slightly moved copy is still the same crystal
     new = Structure(Lattice.cubic(2.2), ["Nb"], [[0, 0, 0]])  # simple-cubic Nb: not in the data
-    assert novelty({"a": known, "b": new}, csvs) == {"a": "JVASP-934", "b": None}
 
     cands = tmp_path / "candidates"
     cands.mkdir()
@@ -38,6 +37,7 @@ def test_novelty_and_aggregate(tmp_path, shared):
         tcs.append(d / "tc.json")
     df = aggregate(tcs, cands, tmp_path / "table.csv", csvs, tmp_path / "summary.csv")
     assert list(df["id"]) == ["b", "a"]  # by Tc, highest first
-    assert list(df["novel"]) == [True, False] and df["matched_id"].iloc[1] == "JVASP-934"
+    assert list(df["novelty"]) == ["new_structure", "known"] and df["matched_id"].iloc[1] == "JVASP-934"
+    assert df["matched_set"].iloc[1] == "train" and df["duplicate_of"].isna().all()
     assert "table" not in df.columns  # lists stay in tc.json
     assert "| b | Nb | 1 | ok | 12 |" in markdown_table(df)
