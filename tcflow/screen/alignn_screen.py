@@ -138,6 +138,7 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
             except Exception as exc:
                 row["relax_error"] = f"MLIP energy failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             continue
+        log(f"{row['id']}: relaxing {row['formula']} ({len(s)} atoms, {s.volume / len(s):.1f} A^3/atom)")
         try:
             res = mlip.relax(s, fmax=relax_cfg["fmax_eV_A"], steps=relax_cfg["max_steps"],
                              relax_cell=relax_cfg["relax_cell"])
@@ -145,6 +146,8 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
             row["relax_error"] = f"relaxation failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             continue
         n = len(s)
+        log(f"{row['id']}: {res.steps} steps, max force {res.max_force_eV_A:.3f} eV/A, "
+            f"volume x{res.structure.volume / s.volume:.2f}{'; ' + res.error if res.error else ''}")
         row.update(e_initial_eV_atom=res.energy_initial_eV / n, e_final_eV_atom=res.energy_final_eV / n,
                    energy_drop_eV_atom=(res.energy_initial_eV - res.energy_final_eV) / n,
                    max_force_eV_A=res.max_force_eV_A, relax_steps=res.steps, relax_converged=res.converged,
@@ -171,6 +174,7 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
         _criteria(row, cfg, relax_cfg["enabled"], gap_ens is not None)
     for i, row in enumerate(rows):
         if ph_cfg["enabled"] and row["reason"] == "":
+            log(f"{row['id']}: phonon pre-check")
             try:
                 from tcflow.screen.phonons import lowest_frequency_THz
 
