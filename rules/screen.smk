@@ -6,26 +6,140 @@ localrules:
     candidates,
 
 
-rule screen:
-    input:
-        samples="results/generate/samples.csv",
-    output:
-        screened="results/screen/screened.csv",
-        survivors="results/screen/survivors.csv",
-    log:
-        "logs/screen/screen.log",
-    benchmark:
-        "logs/benchmarks/screen/screen.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        screen=config["screen"],
-    conda:
-        "../envs/ml.yaml"
-    script:
-        "../workflow_scripts/screen_samples.py"
+SCREEN = config["screen"]
+
+if SCREEN["method"] == "property_head":
+
+    rule screen:
+        input:
+            samples="results/generate/samples.csv",
+        output:
+            screened="results/screen/screened.csv",
+            survivors="results/screen/survivors.csv",
+        log:
+            "logs/screen/screen.log",
+        benchmark:
+            "logs/benchmarks/screen/screen.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            screen=SCREEN,
+        conda:
+            "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/screen_samples.py"
+
+else:
+    TC_SRC = SCREEN["models"]["tc"]
+    GAP_SRC = SCREEN["models"]["gap"]
+    TC_TRAIN = TC_SRC["train"]
+    TC_MODEL_DIR = "results/screen/tc_model"
+
+    def _model_dir(src):
+        """The model directory of a property source: checkpoint, pretrained cache, or None."""
+        if src.get("checkpoint"):
+            return src["checkpoint"]
+        if src.get("pretrained"):
+            return f"resources/models/alignn/{src['pretrained']}"
+        return None
+
+    def _screen_models(wildcards):
+        inputs = {}
+        tc = _model_dir(TC_SRC)
+        inputs["tc"] = tc if tc else expand(f"{TC_MODEL_DIR}/member_{{m}}", m=range(TC_TRAIN["ensemble"]))
+        gap = _model_dir(GAP_SRC)
+        if gap:
+            inputs["gap"] = gap
+        return inputs
+
+    rule train_tc_model:
+        input:
+            train="results/data/train.csv",
+            val="results/data/val.csv",
+        output:
+            member=directory(f"{TC_MODEL_DIR}/member_{{m}}"),
+        log:
+            "logs/screen/train_tc_model_{m}.log",
+        benchmark:
+            "logs/benchmarks/screen/train_tc_model_{m}.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=240,
+        params:
+            train=TC_TRAIN,
+            seed=config["seed"],
+            state_dir=lambda wc: f"results/screen/tc_model_state/member_{wc.m}",
+        conda:
+            "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/screen_train_tc.py"
+
+    localrules:
+        fetch_alignn_model,
+
+    rule fetch_alignn_model:
+        output:
+            dir=directory("resources/models/alignn/{name}"),
+        log:
+            "logs/screen/fetch_alignn_model_{name}.log",
+        benchmark:
+            "logs/benchmarks/screen/fetch_alignn_model_{name}.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        conda:
+            "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/screen_fetch_model.py"
+
+    rule screen_shard:
+        input:
+            unpack(_screen_models),
+            samples="results/generate/samples.csv",
+        output:
+            shard=directory("results/screen/shards/{shard}"),
+        log:
+            "logs/screen/screen_shard_{shard}.log",
+        benchmark:
+            "logs/benchmarks/screen/screen_shard_{shard}.tsv"
+        threads: 1
+        resources:
+            mem_mb=6000,
+            runtime=240,
+        params:
+            screen=SCREEN,
+            num_shards=SCREEN["num_shards"],
+        conda:
+            "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/screen_shard.py"
+
+    rule screen:
+        input:
+            samples="results/generate/samples.csv",
+            shards=expand("results/screen/shards/{shard}", shard=range(SCREEN["num_shards"])),
+        output:
+            predictions="results/screen/predictions.csv",
+            screened="results/screen/screened.csv",
+            survivors="results/screen/survivors.csv",
+        log:
+            "logs/screen/screen.log",
+        benchmark:
+            "logs/benchmarks/screen/screen.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            screen=SCREEN,
+        conda:
+            "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/screen_merge.py"
 
 
 def _candidate_sources(wildcards):

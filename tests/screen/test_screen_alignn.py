@@ -1,0 +1,146 @@
+"""The ALIGNN screen: graphs as alignn builds them, strict model loading, the pretrained download
+failing offline, resumable Tc training, CHGNet formation energies, and a shard with bad samples
+screened and merged into survivors the candidates checkpoint reads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from tcflow.screen.graphs import GraphSettings, build_graph
+from tcflow.screen.model import Ensemble, ModelLoadError, build_model, load_model, model_config, save_model
+
+GS = GraphSettings(cutoff_A=6.0, max_neighbors=8, three_body_cutoff_A=3.5)
+
+
+def _nb(a=3.30):
+    return Structure(Lattice.cubic(a), ["Nb", "Nb"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def _tiny(tmp_path, name="m", seed=0):
+    torch.manual_seed(seed)
+    mcfg = model_config(hidden=8, embedding=8, alignn_layers=1, gcn_layers=1)
+    model = build_model(mcfg)
+    save_model(tmp_path / name, model, mcfg, GS)
+    return tmp_path / name, model
+
+
+def test_graph_equals_alignn_builder():
+    from jarvis.core.atoms import Atoms
+    from alignn.torch_graph_builder import build_pure_torch_graph
+
+    s = Structure(Lattice.hexagonal(3.08, 3.52), ["Mg", "B", "B"], [[0, 0, 0], [1 / 3, 2 / 3, 0.5], [2 / 3, 1 / 3, 0.5]])
+    g, lg = build_graph(s, GS)
+    a = Atoms(lattice_mat=s.lattice.matrix, coords=s.frac_coords, elements=[x.symbol for x in s.species], cartesian=False)
+    g2, lg2 = build_pure_torch_graph(atoms=a, two_body_cutoff=6.0, three_body_cutoff=3.5, max_neighbors=8,
+                                     positions=torch.tensor(s.cart_coords, dtype=torch.float32),
+                                     lattice=torch.tensor(s.lattice.matrix, dtype=torch.float32),
+                                     use_matscipy_topology=False)
+    assert torch.equal(g.src, g2.src) and torch.equal(g.dst, g2.dst)
+    assert torch.allclose(g.edata["r"], g2.edata["r"]) and torch.equal(lg.src, lg2.src) and torch.equal(lg.dst, lg2.dst)
+    assert torch.allclose(g.ndata["atom_features"], g2.ndata["atom_features"])
+
+
+def test_batched_prediction_equals_one_at_a_time(tmp_path):
+    d, model = _tiny(tmp_path)
+    ens = Ensemble.load(d)
+    structs = [_nb(3.3), _nb(3.1), Structure(Lattice.cubic(4.05), ["Al"] * 4,
+                                              [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])]
+    pairs = [build_graph(s, ens.graph) for s in structs]
+    mean, _ = ens.predict(pairs, batch_size=8)
+    single = [ens.predict([p])[0][0] for p in pairs]
+    assert np.allclose(mean, single, atol=1e-5)
+
+
+def test_strict_loading_refuses_mismatched_checkpoints(tmp_path):
+    d, model = _tiny(tmp_path)
+    load_model(d)  # its own checkpoint loads
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model"]["hidden_features"] = 16
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="refused.*shape mismatch") as err:
+        load_model(d)
+    assert "\n" not in str(err.value)
+    cfg["model"]["hidden_features"] = 8
+    (d / "config.json").write_text(json.dumps(cfg))
+    state = torch.load(d / "best_model.pt")
+    state.pop("fc.bias")
+    state["bn.running_mean"] = torch.zeros(8)  # a DGL-era BatchNorm buffer has no slot
+    torch.save(state, d / "best_model.pt")
+    with pytest.raises(ModelLoadError, match=r"missing 1 of .*fc\.bias.*no slot in the model: bn\.running_mean"):
+        load_model(d)
+    cfg["neighbor_strategy"] = "k-nearest"
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="neighbor_strategy 'k-nearest' is not reproduced"):
+        load_model(d)
+    cfg["model"]["name"] = "alignn"
+    cfg["neighbor_strategy"] = "pure_torch"
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="model name 'alignn' is not"):
+        load_model(d)
+
+
+def test_pretrained_download_failure_says_how_to_supply_a_checkpoint(tmp_path):
+    from tcflow.screen.pretrained import fetch, model_url
+
+    assert model_url("jv_supercon_tc_alignn").startswith("https://")
+    with pytest.raises(ModelLoadError) as err:  # port 9 (discard) on localhost: connection refused
+        fetch("jv_supercon_tc_alignn", tmp_path, "screen.models.tc.pretrained", url="http://127.0.0.1:9/m.zip", timeout_s=5)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("screen.models.tc.pretrained: pretrained 'jv_supercon_tc_alignn': download")
+    assert "failed" in msg and "screen.models.tc: {checkpoint:" in msg
+    assert not (tmp_path / "jv_supercon_tc_alignn").exists()
+    with pytest.raises(ModelLoadError, match="not in alignn's registries"):
+        model_url("no_such_model")
+
+
+def _split_csv(path, structs, tcs):
+    from pymatgen.io.cif import CifWriter
+
+    pd.DataFrame({"material_id": [f"X-{i}" for i in range(len(structs))], "tc_K": tcs,
+                  "formula": [s.composition.reduced_formula for s in structs], "natoms": [len(s) for s in structs],
+                  "cif": [str(CifWriter(s)) for s in structs]}).to_csv(path, index=False)
+
+
+def test_training_is_seeded_and_resumes(tmp_path):
+    from tcflow.screen.train_tc import TrainSettings, train_member
+
+    structs = [_nb(3.0 + 0.05 * i) for i in range(6)]
+    _split_csv(tmp_path / "train.csv", structs, [float(i) for i in range(6)])
+    _split_csv(tmp_path / "val.csv", structs[:2], [0.0, 1.0])
+    ts = TrainSettings(epochs=2, batch_size=3, hidden=8, alignn_layers=1, gcn_layers=1, patience=5)
+    logs = []
+    s1 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "a", ts, GS, seed=1, log=logs.append)
+    s2 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "b", ts, GS, seed=1)
+    assert s1["best_val_mae_K"] == s2["best_val_mae_K"]
+    assert len(pd.read_csv(tmp_path / "a" / "loss.csv")) == 2 and (tmp_path / "a" / "loss.png").is_file()
+    more = TrainSettings(**{**ts.__dict__, "epochs": 3})
+    logs = []
+    s3 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "a", more, GS, seed=1, log=logs.append)
+    assert any("from other settings" in line for line in logs)  # other settings: not resumed
+    s4 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "a", more, GS, seed=1, log=logs.append)
+    assert any("resuming at epoch 3" in line for line in logs) and s4["epochs_run"] == s3["epochs_run"] == 3
+    load_model(tmp_path / "a")
+
+
+def test_formation_energies_against_experiment():
+    """CHGNet + pymatgen's MP elemental references vs experimental standard enthalpies of formation
+    (NIST-JANAF / CRC: MgO -601.6 kJ/mol = -3.118 eV/atom, NaCl -411.2 kJ/mol = -2.131 eV/atom)."""
+    from tcflow.screen import mlip
+
+    mgo = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.25), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    for s, exp in ((mgo, -3.118), (nacl, -2.131)):
+        r = mlip.relax(s, fmax=0.05)
+        assert r.converged and not r.error
+        assert abs(mlip.formation_energy_per_atom(r.energy_final_eV, s.composition) - exp) < 0.15
+    # an element's own reference has formation energy 0
+    refs = mlip.elemental_references()
+    assert len(refs) == 89
+    from pymatgen.core import Composition
+    assert mlip.formation_energy_per_atom(2 * refs["Nb"], Composition("Nb2")) == pytest.approx(0.0)

@@ -1,0 +1,15 @@
+"""Rule screen_shard: the ALIGNN screen of one shard of the samples."""
+import torch
+
+from tcflow.io import atomic_dir
+from tcflow.screen.alignn_screen import screen_shard
+from tcflow.scriptlog import rule_logging
+
+with rule_logging(snakemake.log[0], "screen_shard") as log:
+    torch.set_num_threads(snakemake.threads)
+    inp = snakemake.input
+    tc = inp.tc if isinstance(inp.tc, str) else str(__import__("pathlib").Path(inp.tc[0]).parent)
+    gap = inp.get("gap")
+    with atomic_dir(snakemake.output.shard) as tmp:
+        screen_shard(inp.samples, int(snakemake.wildcards.shard), snakemake.params.num_shards, tmp,
+                     snakemake.params.screen, tc, gap, log=log.info, publish_dir=snakemake.output.shard)
