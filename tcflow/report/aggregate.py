@@ -40,7 +40,7 @@ def aggregate(tc_jsons: list[str | Path], candidates_dir: str | Path, table_csv:
     import pandas as pd
 
     from tcflow.report.novelty import classify
-    from tcflow.screen.structures import read_structure
+    from tcflow.structures import read_structure
 
     candidates_dir = Path(candidates_dir)
     cands = pd.read_csv(table_csv, dtype={"id": str}).set_index("id")

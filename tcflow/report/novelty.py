@@ -17,21 +17,15 @@ columns, and directories of CIF files (id = file stem).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 CLASSES = ("known", "new_structure", "new_composition")
 
 
 def _parse_cif(text: str, where: str):
-    from pymatgen.core import Structure
+    from tcflow.structures import structure_from_cif_text
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Structure.from_str(text, fmt="cif")
-    except Exception as exc:  # pymatgen raises several types for bad CIFs
-        raise ValueError(f"{where}: unreadable CIF ({type(exc).__name__}: {exc})") from None
+    return structure_from_cif_text(text, where)
 
 
 class ReferenceSet:
