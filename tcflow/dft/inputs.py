@@ -55,16 +55,14 @@ def _masses(cell: Cell, masses: Mapping[str, float] | None) -> dict[str, float]:
 def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: Mapping[str, float],
              kgrid: Sequence[int], pseudo_dir: str, pseudos: Mapping[str, str], la2f: bool = False,
              max_seconds: float | None = None, extra_electrons: Mapping[str, Any] | None = None,
-             masses: Mapping[str, float] | None = None, restart: bool = False) -> str:
+             masses: Mapping[str, float] | None = None) -> str:
     """pw.x input for ``calculation`` in {'scf', 'vc-relax'} on ``structure`` (a :class:`Cell` or a
-    pymatgen Structure); ``masses``: element -> amu (default pymatgen's); ``restart``: continue a
-    run that stopped at ``max_seconds`` from the files it left in ``outdir``."""
+    pymatgen Structure); ``masses``: element -> amu (default pymatgen's)."""
     cell = as_cell(structure)
     species = cell.kinds
     control = {
         "calculation": calculation, "prefix": PREFIX, "outdir": OUTDIR, "pseudo_dir": str(pseudo_dir),
         "tstress": True, "tprnfor": True, "max_seconds": max_seconds,
-        "restart_mode": "restart" if restart else None,
     }
     if calculation == "vc-relax":
         control.update(nstep=int(proto["relax_nstep"]), etot_conv_thr=float(proto["etot_conv_thr_ry"]),

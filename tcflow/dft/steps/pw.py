@@ -74,27 +74,23 @@ def run_pw(ctx: StepContext, calculation: str, kgrid, cell: Cell, la2f: bool = F
     moved into ``ctx.out``."""
     work, name, st, proto = ctx.work, ctx.step.name, ctx.st, ctx.proto
     marker = work / WALLTIME_MARKER
-    kept: list[Path] = []
     if marker.is_file():  # the previous attempt stopped at max_seconds: keep its outputs
         stops = read_json(marker)["stops"]
-        kept = sorted(work.glob(f"{name}.walltime*.out"))
         stopped = work / f"{name}.out"
         if stopped.is_file():
             os.replace(stopped, work / f"{name}.walltime{stops}.out")
-            kept = sorted(work.glob(f"{name}.walltime*.out"))
             if calculation == "vc-relax":
                 cell = last_geometry(work / f"{name}.walltime{stops}.out", cell)
         log.info("pw.x %s: continuing after %d stop(s) at max_seconds", name, stops)
-        saved = {p.name: p.read_bytes() for p in kept}
-        marker_data = read_json(marker)
-    else:
-        saved, marker_data = {}, None
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    for fname, data in saved.items():
-        (work / fname).write_bytes(data)
-    if marker_data is not None:
-        atomic_write_json(marker, marker_data)
+    keep = {WALLTIME_MARKER} | {p.name for p in work.glob(f"{name}.walltime*.out")} if marker.is_file() else set()
+    work.mkdir(parents=True, exist_ok=True)
+    for entry in work.iterdir():  # a fresh run: only the walltime record survives
+        if entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     if outdir_from is not None:
         copy_tree(outdir_from, work / qi.OUTDIR)
 
