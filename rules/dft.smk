@@ -2,22 +2,22 @@
 # from the step list tcflow.dft.chain.STEPS (name, rule, QE code, inputs, record): one rule per
 # step, each an ordinary script: job running tcflow.dft.job in its own process.
 #   structure -> relax -> scf_fit (la2F, dense k; insulator gate) -> scf (coarse k)
-#   -> ph (rule dft_ph_all: one ph.x job over all q; dft.q_per_job = 0) or, split, ph_init (checkpoint)
-#      -> ph_q/{chunk} (one ph.x job per q_per_job q-points) -> ph (collect)
+#   -> ph (rule dft_ph_all: one ph.x job over all q; dft.ph_jobs = 1) or, split, ph_init
+#      -> ph_q/{chunk} (dft.ph_jobs jobs sharing the q-points out at run time) -> ph (collect)
+# Static past the candidates checkpoint: no per-candidate checkpoint (a chunk with no q-point left
+# finishes at once).
 #   -> q2r -> matdyn (a2F, stability gate) -> lambda (lambda.x) -> tc.json
 # QE is launched as `{resources.mpi} -n {resources.tasks}` (mpirun here, srun in profiles/slurm);
 # pw.x/ph.x runtime grows with the attempt, and a walltime-stopped run resumes on the next one.
 # No heavy imports here.
-import json
-
 from tcflow.dft import chain as dft_chain  # (not `chain`: the Snakefile shares Snakemake's namespace)
 from tcflow.dft.protocol import get_protocol  # light (yaml, jsonschema)
 
 # fail at parse time, in one line naming the key, on an unknown protocol or a bad override
 get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])
 
-#: ph.x split: 0 = one ph.x job over all q-points; n = one job per block of n irreducible q-points
-Q_PER_JOB = config["dft"]["q_per_job"]
+#: ph.x jobs per candidate: 1 = one ph.x job over all q-points; n >= 2 = ph_init + n ph_q jobs
+PH_JOBS = config["dft"]["ph_jobs"]
 DFT_DIR = "results/dft/{cid}"
 DFT_LOG = "logs/dft/{cid}"
 DFT_BENCH = "logs/benchmarks/dft/{cid}"
@@ -33,11 +33,8 @@ wildcard_constraints:
 
 
 def _ph_q_dirs(wildcards):
-    """One ph_q directory per block of q_per_job irreducible q-points (known after dft_ph_init)."""
-    init_dir = checkpoints.dft_ph_init.get(cid=wildcards.cid).output.dir
-    with open(f"{init_dir}/qpoints.json") as fh:
-        n_irr_q = json.load(fh)["n_irr_q"]
-    return [f"results/dft/{wildcards.cid}/ph_q/{c}" for c in range(1, -(-n_irr_q // Q_PER_JOB) + 1)]
+    """The candidate's dft.ph_jobs ph_q directories (each reads its q-points from ph_init)."""
+    return [f"results/dft/{wildcards.cid}/ph_q/{c}" for c in range(1, PH_JOBS + 1)]
 
 
 def _step_inputs(step):
@@ -66,58 +63,35 @@ def _dft_resources(step):
     return res
 
 
-for _dft_step in dft_chain.chain(Q_PER_JOB):
+for _dft_step in dft_chain.chain(PH_JOBS):
     _dft_out = dft_chain.step_dir(DFT_DIR, _dft_step, "{chunk}")
     _dft_name = _dft_step.name + ("/{chunk}" if _dft_step.chunked else "")
-    if _dft_step.checkpoint:  # the same body as below; a checkpoint cannot be declared otherwise
-
-        checkpoint:
-            name:
-                _dft_step.rule
-            input:
-                unpack(_step_inputs(_dft_step)),
-            output:
-                dir=directory(_dft_out),
-            log:
-                f"{DFT_LOG}/{_dft_name}.log",
-            benchmark:
-                f"{DFT_BENCH}/{_dft_name}.tsv"
-            threads: DFT_MPI_THREADS if _dft_step.mpi else 1
-            resources:
-                **_dft_resources(_dft_step),
-            conda:
-                "../envs/qe.yaml" if _dft_step.code else "../envs/ml.yaml"
-            script:
-                "../workflow_scripts/dft_step.py"
-
-    else:
-
-        rule:
-            name:
-                _dft_step.rule
-            input:
-                unpack(_step_inputs(_dft_step)),
-            output:
-                dir=directory(_dft_out),
-            log:
-                f"{DFT_LOG}/{_dft_name}.log",
-            benchmark:
-                f"{DFT_BENCH}/{_dft_name}.tsv"
-            threads: DFT_MPI_THREADS if _dft_step.mpi else 1
-            resources:
-                **_dft_resources(_dft_step),
-            params:
-                dft=DFT_PHYSICS if _dft_step.name == "structure" else {},
-            conda:
-                "../envs/qe.yaml" if _dft_step.code else "../envs/ml.yaml"
-            script:
-                "../workflow_scripts/dft_step.py"
+    rule:
+        name:
+            _dft_step.rule
+        input:
+            unpack(_step_inputs(_dft_step)),
+        output:
+            dir=directory(_dft_out),
+        log:
+            f"{DFT_LOG}/{_dft_name}.log",
+        benchmark:
+            f"{DFT_BENCH}/{_dft_name}.tsv"
+        threads: DFT_MPI_THREADS if _dft_step.mpi else 1
+        resources:
+            **_dft_resources(_dft_step),
+        params:
+            dft=DFT_PHYSICS if _dft_step.name == "structure" else {},
+        conda:
+            "../envs/qe.yaml" if _dft_step.code else "../envs/ml.yaml"
+        script:
+            "../workflow_scripts/dft_step.py"
 
 
 def _dft_tc_inputs(wildcards):
     """Every step directory of the candidate (per-chunk ph.x directories through `ph`)."""
     return {("lambda_" if s.name == "lambda" else s.name): f"results/dft/{wildcards.cid}/{s.name}"
-            for s in dft_chain.chain(Q_PER_JOB) if not s.chunked}
+            for s in dft_chain.chain(PH_JOBS) if not s.chunked}
 
 
 rule dft_tc:

@@ -8,10 +8,12 @@ and one function in :mod:`tcflow.dft.steps`.
 Layout under ``results/dft/<cid>/``: one directory per step (``ph_q/<chunk>`` per q-chunk) holding
 its QE inputs and outputs and its record ``<record>``, a JSON with ``status`` written last.
 
-ph.x runs in one of two modes (config ``dft.q_per_job``): ``single`` (0: one ph.x job over every
-irreducible q-point, rule ``dft_ph_all``) or ``split`` (n >= 1: ``dft_ph_init`` lists the
-q-points, one ``dft_ph_q`` job per block of n, ``dft_ph`` collects them). Standard library only:
-the Snakefile imports this at parse time.
+ph.x runs in one of two modes (config ``dft.ph_jobs``): ``single`` (1: one ph.x job over every
+irreducible q-point, rule ``dft_ph_all``) or ``split`` (n >= 2: ``dft_ph_init`` lists the
+q-points, a fixed number n of ``dft_ph_q`` jobs share them out at run time (:func:`q_chunks`;
+a chunk left without q-points finishes at once) and ``dft_ph`` collects them). The DAG is static
+past the ``candidates`` checkpoint: no per-candidate checkpoint. Standard library only: the
+Snakefile imports this at parse time.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ class Step:
     runtime_min: int = 10
     mem_mb: int = 2000
     chunked: bool = False
-    checkpoint: bool = False
 
 
 PW_RUNTIME_MIN = 240
@@ -61,7 +62,7 @@ STEPS: tuple[Step, ...] = (
     Step("scf", "dft_scf", "pw:scf", "scf.json", "pw.x", ("structure", "relax", "scf_fit"), "scf_fit",
          mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
     Step("ph_init", "dft_ph_init", "ph:init", "qpoints.json", "ph.x", ("structure", "relax", "scf"), "scf",
-         mpi=True, mode=SPLIT, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB, checkpoint=True),
+         mpi=True, mode=SPLIT, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
     Step("ph_q", "dft_ph_q", "ph:chunk", "ph.json", "ph.x", ("structure", "relax", "scf", "ph_init"), "ph_init",
          mpi=True, mode=SPLIT, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB, chunked=True),
     Step("ph", "dft_ph", "ph:collect", "ph.json", None, ("ph_init", "ph_q"), "ph_init", mode=SPLIT),
@@ -79,20 +80,37 @@ BY_RULE = {s.rule: s for s in STEPS}
 BY_NAME_RECORD = {s.name: s.record for s in STEPS}
 
 
-def mode_of(q_per_job: int) -> str:
-    """``single`` for ``dft.q_per_job == 0``, else ``split``."""
-    return SINGLE if int(q_per_job) == 0 else SPLIT
+def mode_of(ph_jobs: int) -> str:
+    """``single`` for ``dft.ph_jobs == 1``, else ``split``."""
+    if int(ph_jobs) < 1:
+        raise ValueError(f"dft.ph_jobs must be >= 1, got {ph_jobs}")
+    return SINGLE if int(ph_jobs) == 1 else SPLIT
 
 
-def chain(q_per_job: int) -> tuple[Step, ...]:
+def chain(ph_jobs: int) -> tuple[Step, ...]:
     """The steps of one run, in chain order."""
-    mode = mode_of(q_per_job)
+    mode = mode_of(ph_jobs)
     return tuple(s for s in STEPS if s.mode in (BOTH, mode))
 
 
-def record_paths(q_per_job: int) -> dict[str, str]:
+def record_paths(ph_jobs: int) -> dict[str, str]:
     """Step name -> its record relative to the candidate directory (per-chunk records excluded)."""
-    return {s.name: f"{s.name}/{s.record}" for s in chain(q_per_job) if not s.chunked}
+    return {s.name: f"{s.name}/{s.record}" for s in chain(ph_jobs) if not s.chunked}
+
+
+def q_chunks(n_irr_q: int, n_jobs: int) -> list[tuple[int, int]]:
+    """1-based inclusive (first, last) irreducible q-points of each of the ``n_jobs`` split ph.x
+    jobs, as even as can be (sizes differ by at most one); ``(first, first - 1)`` is an empty chunk
+    (more jobs than q-points)."""
+    if n_jobs < 1:
+        raise ValueError(f"dft.ph_jobs must be >= 1, got {n_jobs}")
+    base, extra = divmod(int(n_irr_q), int(n_jobs))
+    out, first = [], 1
+    for k in range(n_jobs):
+        size = base + (k < extra)
+        out.append((first, first + size - 1))
+        first += size
+    return out
 
 
 def step_dir(cand: str, step: Step, chunk: int | str | None = None) -> str:

@@ -5,8 +5,9 @@ protocol (``retry_*`` keys of ``protocols.yaml``), the number of retries from ``
 ``ph_retries``. The error codes are those of :func:`tcflow.dft.outputs.classify` (numbered in
 :data:`tcflow.dft.outputs.ERROR_NUMBERS`). A code with no entry is not retried.
 
-Settings of a pw.x run: ``mixing_beta``, ``electron_maxstep``, optionally ``diagonalization``;
-of a ph.x run: ``alpha_mix``, optionally ``search_sym``.
+Settings of a pw.x run: ``mixing_beta``, ``electron_maxstep``, optionally ``diagonalization``,
+``trust_radius_ini`` (bohr) and ``from_last_geometry`` (a vc-relax retried from the last geometry
+of the failed attempt, with a fresh BFGS history); of a ph.x run: ``alpha_mix``.
 """
 
 from __future__ import annotations
@@ -32,16 +33,30 @@ def _less_ph_mixing(s, p):
     return dict(s, alpha_mix=s["alpha_mix"] * float(p["retry_mixing_factor"]))
 
 
+#: QE's default initial BFGS trust radius (bohr), &ions trust_radius_ini
+TRUST_RADIUS_INI_BOHR = 0.5
+
+
+def _fresh_bfgs(s, p):
+    return dict(s, from_last_geometry=True,
+                trust_radius_ini=s.get("trust_radius_ini", TRUST_RADIUS_INI_BOHR) * float(p["retry_mixing_factor"]))
+
+
 PW_ACTIONS: dict[str, Action] = {
     "scf_not_converged": Action("mixing_beta x retry_mixing_factor, electron_maxstep x retry_maxstep_factor",
                                 _less_mixing),
     "diagonalization": Action("diagonalization -> cg", lambda s, p: dict(s, diagonalization="cg")),
+    "relax_failed": Action("vc-relax restarted from its last geometry with a fresh BFGS history, "
+                           "trust_radius_ini x retry_mixing_factor", _fresh_bfgs),
 }
 PH_ACTIONS: dict[str, Action] = {
     "ph_not_converged": Action("alpha_mix x retry_mixing_factor, restart at the unfinished q-point",
                                _less_ph_mixing),
-    "symmetry": Action("search_sym -> .false.", lambda s, p: dict(s, search_sym=False)),
 }
+#: Not retried, on measurement: ``symmetry`` (a real ph.x "scale_sym_ops: incompatible FFT grid",
+#: tests/dft/fixtures/symmetry/, fails the same with search_sym = .false.; its cause is the scf's
+#: symmetry set, which tcflow's inputs leave to QE), ``relax_not_converged`` (the same geometry
+#: again would not help), ``qe_error``.
 
 
 @dataclass(frozen=True)

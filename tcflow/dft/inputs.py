@@ -55,9 +55,10 @@ def _masses(cell: Cell, masses: Mapping[str, float] | None) -> dict[str, float]:
 def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: Mapping[str, float],
              kgrid: Sequence[int], pseudo_dir: str, pseudos: Mapping[str, str], la2f: bool = False,
              max_seconds: float | None = None, extra_electrons: Mapping[str, Any] | None = None,
-             masses: Mapping[str, float] | None = None) -> str:
+             extra_ions: Mapping[str, Any] | None = None, masses: Mapping[str, float] | None = None) -> str:
     """pw.x input for ``calculation`` in {'scf', 'vc-relax'} on ``structure`` (a :class:`Cell` or a
-    pymatgen Structure); ``masses``: element -> amu (default pymatgen's)."""
+    pymatgen Structure); ``masses``: element -> amu (default pymatgen's); ``extra_ions``: more
+    ``&ions`` keys of a vc-relax (e.g. ``trust_radius_ini``, bohr)."""
     cell = as_cell(structure)
     species = cell.kinds
     control = {
@@ -78,7 +79,7 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
     electrons.update(extra_electrons or {})
     text = namelist("control", control) + namelist("system", system) + namelist("electrons", electrons)
     if calculation == "vc-relax":
-        text += namelist("ions", {"ion_dynamics": "bfgs"})
+        text += namelist("ions", {"ion_dynamics": "bfgs", **(extra_ions or {})})
         text += namelist("cell", {"cell_dynamics": "bfgs", "press_conv_thr": float(proto["press_conv_thr_kbar"])})
     m = _masses(cell, masses)
     text += "ATOMIC_SPECIES\n" + "".join(f" {el} {m[el]:.6f} {pseudos[el]}\n" for el in species)

@@ -106,7 +106,7 @@ def run(smk: Any) -> dict:
     max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
     ctx = StepContext(step=step, cid=cid, cand=cand, final=Path(smk.output.dir), launch=launch_from(smk.resources, cfg),
                       max_seconds=max_s, cfg=cfg, chunk=int(wc.chunk) if step.chunked else None,
-                      q_per_job=int(cfg["q_per_job"]), inputs=dict(smk.input.items()),
+                      ph_jobs=int(cfg["ph_jobs"]), inputs=dict(smk.input.items()),
                       pseudo_dir=cfg["pseudo_dir"] or smk.input.get("pseudo"))
     return run_step(ctx, resolve(step.func))
 

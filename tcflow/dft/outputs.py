@@ -24,7 +24,7 @@ ERROR_PATTERNS = (
 )
 #: error-block message pattern -> code (these words also occur in normal output, e.g. timing lines)
 BLOCK_PATTERNS = (
-    (r"FFT grid|fractional translation|wrong representation|symmetr", "symmetry"),
+    (r"FFT grid|fractional translation|wrong representation|symmetr|sym_rho_init|lone vector", "symmetry"),
     (r"cholesky|not positive definite|diaghg|eigenvectors failed", "diagonalization"),
 )
 ERROR_CODES = tuple(c for _, c in ERROR_PATTERNS + BLOCK_PATTERNS) + ("qe_error", "interrupted")

@@ -13,9 +13,11 @@ walltime stop) lives in ``<name>.work`` next to the output, which is not a Snake
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -44,7 +46,7 @@ class StepContext:
     ``cand``: the candidate directory ``results/dft/<cid>``; ``out``: the staging directory the
     step writes into; ``final``: the output directory it becomes; ``work``: the persistent work
     directory ``<final>.work``; ``max_seconds``: when pw.x/ph.x must stop cleanly (s, or None);
-    ``cfg``: the ``dft`` config section; ``chunk``/``q_per_job``: the split ph.x job's block.
+    ``cfg``: the ``dft`` config section; ``chunk``/``ph_jobs``: the split ph.x job's share of the q-points.
     """
 
     step: Step
@@ -55,7 +57,7 @@ class StepContext:
     max_seconds: float | None = None
     cfg: Mapping[str, Any] = field(default_factory=dict)
     chunk: int | None = None
-    q_per_job: int = 0
+    ph_jobs: int = 1
     pseudo_dir: str | None = None
     inputs: Mapping[str, Any] = field(default_factory=dict)
     out: Path = field(init=False)
@@ -156,8 +158,38 @@ def check_resumable(res, what: str) -> None:
         raise ResumableInterruption(f"{what}: {res.code} ({res.reason}); the next attempt resumes it")
 
 
+@contextmanager
+def step_lock(final: Path):
+    """Hold ``.<step>.lock`` next to the step's directory while the step runs.
+
+    Two jobs of one step at once happen when the Snakemake process dies but its cluster jobs run
+    on (a lost login node, a SIGKILL) and a rerun submits the step again: the second job waits
+    here for the first to end, then resumes from what it left (its work directory), instead of
+    running a second QE in the same files. ``flock`` is per open file: on NFS it needs locking
+    enabled on the mount (the default of NFSv4); Lustre needs ``flock`` in its mount options.
+    """
+    path = final.parent / f".{final.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s: another job of this step is running; waiting for it to end", final)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_step(ctx: StepContext, func: Callable[[StepContext], dict]) -> dict:
-    """Run one step under the contract above; returns its record."""
+    """Run one step under the contract above (one job at a time per step: :func:`step_lock`);
+    returns its record."""
+    with step_lock(ctx.final):
+        return _run_step(ctx, func)
+
+
+def _run_step(ctx: StepContext, func: Callable[[StepContext], dict]) -> dict:
     step, stage = ctx.step, ctx.out
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)

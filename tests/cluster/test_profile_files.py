@@ -90,6 +90,20 @@ def test_set_resources_name_workflow_rules():
     assert not unknown, f"profiles/slurm set-resources for rules that do not exist: {unknown}"
 
 
+def test_groups_keep_a_candidate_to_few_submissions():
+    """Every DFT rule but the ph.x chunks is in one of two groups: the chain before ph.x
+    (dft_pre) and after it (dft_post), so a candidate costs 2 + dft.ph_jobs submissions."""
+    from tcflow.dft.chain import chain
+
+    groups = load(SLURM_PROFILE)["groups"]
+    assert not sorted(set(groups) - set(rule_blocks()) - dft_rules()), groups
+    split = [s.rule for s in chain(4)]
+    before = split[:split.index("dft_ph_q")]
+    after = split[split.index("dft_ph_q") + 1:] + ["dft_tc"]
+    assert {groups[r] for r in before} == {"dft_pre"} and {groups[r] for r in after} == {"dft_post"}
+    assert "dft_ph_q" not in groups and "dft_ph_all" not in groups
+
+
 def test_mpi_rules_get_srun_ranks_on_slurm():
     settings = load(SLURM_PROFILE)["set-resources"]
     mpi_rules = {name for name, block in rule_blocks().items()

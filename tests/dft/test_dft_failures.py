@@ -126,3 +126,28 @@ def test_one_failed_candidate_does_not_stop_the_others(tmp_path):
     assert not (tmp_path / "results/dft/bad/tc.json").exists()
     assert "DFT candidates without a Tc (1):" in out
     assert "bad: job relax failed: dft_relax (bad): " in out, out[-3000:]
+
+
+def test_second_job_of_a_step_waits_for_the_first(tmp_path, caplog):
+    """A rerun's job of a step whose first job still runs (its Snakemake was killed) waits for it."""
+    import subprocess
+    import sys
+    import time
+
+    from tcflow.dft.stage import step_lock
+
+    final = tmp_path / "results/dft/al/ph_q/2"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from tcflow.dft.stage import step_lock\n"
+        f"with step_lock(Path({str(final)!r})):\n"
+        "    print('held', flush=True); time.sleep(1.5)\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING"), step_lock(final):
+        waited = time.monotonic() - t0
+    holder.wait()
+    assert waited > 0.8, waited
+    assert "another job of this step is running; waiting" in caplog.text
+    t0 = time.monotonic()
+    with step_lock(final):  # free now: no wait
+        assert time.monotonic() - t0 < 0.5

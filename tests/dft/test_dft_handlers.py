@@ -89,12 +89,13 @@ def test_retries_are_bounded_and_unhandled_codes_stop(tmp_path):
     assert res.code == "qe_error" and len(res.attempts) == 1 and "action" not in res.attempts[0]
 
 
-#: frozen real failures in fixtures/ (diagonalisation, symmetry and BFGS failures: no real output
-#: produced yet, so their handlers are covered by the table tests above only)
+#: frozen real failures in fixtures/ (no real diagonalisation failure could be produced: its
+#: `cg` action is covered by the table tests above only)
 @pytest.mark.parametrize("folder, exe, code", [
     ("ph_not_converged", "ph.x", "ph_not_converged"),
     ("scf_not_converged", "pw.x", "scf_not_converged"),
     ("relax_not_converged", "pw.x", "relax_not_converged"),
+    ("relax_failed", "pw.x", "relax_failed"),
 ])
 def test_handler_on_frozen_real_failure(tmp_path, folder, exe, code):
     outs = sorted((FIX / folder).glob(f"{'ph' if exe == 'ph.x' else 'pw'}*.out"))
@@ -108,6 +109,8 @@ def test_handler_on_frozen_real_failure(tmp_path, folder, exe, code):
     if code == "relax_not_converged":
         assert fix is None  # reported as failed, not retried with the same geometry
         return
+    if code == "relax_failed":  # QE printed "bfgs converged" after the BFGS stop: the stop decides
+        assert "bfgs converged" in outs[0].read_text() and "JOB DONE" in outs[0].read_text()
     assert fix is not None and fix[0] != settings
     ok = FIX / ("ok/ph_ok.out" if exe == "ph.x" else "ok/pw_ok.out")
     launch = _replaying_exe(tmp_path, exe, [outs[0], ok])
@@ -115,3 +118,35 @@ def test_handler_on_frozen_real_failure(tmp_path, folder, exe, code):
                            handlers, 1)
     assert res.ok and res.attempts[0]["code"] == code and res.attempts[0]["action"].startswith(code)
     assert re.search(r"\S", (tmp_path / "calls/input.1").read_text())
+
+
+def test_bfgs_failure_restarts_from_its_last_geometry_with_a_smaller_trust_radius():
+    from tcflow.dft import inputs as qi
+    from tcflow.dft.cell import Cell
+    from tcflow.dft.steps.pw import last_geometry
+
+    proto = get_protocol("fast", {})
+    new, action = apply_handler(pw_handlers(proto), "relax_failed", pw_settings(proto))
+    assert new["from_last_geometry"] is True and new["trust_radius_ini"] == pytest.approx(0.25)
+    again, _ = apply_handler(pw_handlers(proto), "relax_failed", new)
+    assert again["trust_radius_ini"] == pytest.approx(0.125)
+    assert "trust_radius_ini 0.5" not in action and "trust_radius_ini None -> 0.25" in action
+    # the geometry the retry starts from: the failed run's last one, not the input's
+    start = Cell(lattice=((-2.715, 0.0, 2.715), (0.0, 2.715, 2.715), (-2.715, 2.715, 0.0)), species=("Si", "Si"),
+                 frac_coords=((0.0, 0.0, 0.0), (0.27, 0.25, 0.24)))
+    last = last_geometry(FIX / "relax_failed/pw_relax_failed.out", start)
+    assert last.frac_coords != start.frac_coords
+    text = qi.pw_input(last, calculation="vc-relax", proto=proto, cutoffs={"ecutwfc_ry": 20, "ecutrho_ry": 160},
+                       kgrid=(2, 2, 2), pseudo_dir="p", pseudos={"Si": "Si.UPF"},
+                       extra_ions={"trust_radius_ini": new["trust_radius_ini"]})
+    assert re.search(r"trust_radius_ini = 0\.25", text)
+
+
+@pytest.mark.parametrize("name", ["ph_symmetry.out", "ph_symmetry_search_sym_false.out", "pw_lone_vector.out"])
+def test_real_symmetry_failures_are_classified_and_not_retried(name):
+    code, reason = qo.classify((FIX / "symmetry" / name).read_text())
+    assert code == "symmetry", reason
+    assert ("incompatible FFT grid" in reason) or ("lone vector" in reason)
+    proto = get_protocol("fast", {})
+    assert apply_handler(ph_handlers(proto), code, ph_settings(proto)) is None
+    assert apply_handler(pw_handlers(proto), code, pw_settings(proto)) is None

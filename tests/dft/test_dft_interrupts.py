@@ -49,7 +49,7 @@ def _result(wd: Path) -> dict:
 def reference(tmp_path_factory):
     wd = tmp_path_factory.mktemp("al_uninterrupted")
     _write_al(wd / "cifs")
-    cfg = write_config(wd, _al_config(wd / "cifs", q_per_job=0))
+    cfg = write_config(wd, _al_config(wd / "cifs", ph_jobs=1))
     subprocess.run(_cmd(wd, cfg), check=True, capture_output=True, timeout=SNAKEMAKE_TIMEOUT_S)
     return wd, _result(wd)
 
@@ -67,7 +67,7 @@ def _ph_x(wd: Path) -> list[psutil.Process]:
 def _start_and_wait_for_q(wd: Path, iq: int) -> tuple[subprocess.Popen, Path]:
     """Start the run and return once ph.x works on irreducible q-point ``iq`` (run1)."""
     _write_al(wd / "cifs")
-    cfg = write_config(wd, _al_config(wd / "cifs", q_per_job=0))
+    cfg = write_config(wd, _al_config(wd / "cifs", ph_jobs=1))
     proc = subprocess.Popen(_cmd(wd, cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

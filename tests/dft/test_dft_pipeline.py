@@ -2,7 +2,8 @@
 
 - fcc Al as a user CIF, protocol matching QE's own test-suite case: lambda and omega_log at every
   broadening within 1 % of QE's reference outputs (lambda.x and matdyn's `lambda` file).
-- ph.x in one job over all q-points (dft.q_per_job = 0) gives the same lambda as the split run
+- ph.x in one job over all q-points (dft.ph_jobs = 1) gives the same lambda as the split run
+  (dft.ph_jobs = 10: the 8 irreducible q-points one per job, two jobs left with none)
   (one job per irreducible q-point) within 0.1 %, and both reproduce the reference.
 - ph.x killed in the middle of a q-point, then a rerun: keeps the q-points it finished, restarts
   at the interrupted one and gives the same lambda (both ph.x modes).
@@ -39,6 +40,8 @@ REL_TOL = 0.01          # acceptance: 1 % against QE's reference
 RESUME_REL_TOL = 3e-3
 SPLIT_REL_TOL = 1e-3    # acceptance: split ph.x vs one ph.x run, 0.1 %
 SNAKEMAKE_TIMEOUT_S = 1800  # generous: a shared 2-core machine can be 5x slower than idle
+#: split runs: more ph.x jobs than the 8 irreducible q-points (one each, two finish with none)
+SPLIT_JOBS = 10
 #: the QE test-suite case (al.scf.fit.in, al.scf.in, al.elph.in, q2r.in, matdyn.in.dos, lambda.in)
 AL_OVERRIDES = {
     "relax": False, "ecutwfc_ry": 15.0, "ecutrho_ry": 60.0, "smearing": "mv", "degauss_ry": 0.05,
@@ -62,10 +65,10 @@ def _write_al(cifdir: Path) -> None:
     s.to(filename=str(cifdir / "al.cif"))
 
 
-def _al_config(cifdir: Path, q_per_job: int = 1) -> dict:
+def _al_config(cifdir: Path, ph_jobs: int = SPLIT_JOBS) -> dict:
     return {"candidates": {"source": "cif_dir", "path": str(cifdir)},
             "dft": {"protocol": "fast", "pseudo_dir": str(AL_REF), "pseudo_map": {"Al": "Al.pz-vbc.UPF"},
-                    "overrides": AL_OVERRIDES, "q_per_job": q_per_job}}
+                    "overrides": AL_OVERRIDES, "ph_jobs": ph_jobs}}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,7 @@ def al_run(tmp_path_factory):
 def al_single_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("dft_al_single")
     _write_al(wd / "cifs")
-    run_snakemake(wd, _al_config(wd / "cifs", q_per_job=0), "--cores", "2", "results/dft/al/tc.json",
+    run_snakemake(wd, _al_config(wd / "cifs", ph_jobs=1), "--cores", "2", "results/dft/al/tc.json",
                   timeout=SNAKEMAKE_TIMEOUT_S)
     return wd, json.loads((wd / "results/dft/al/tc.json").read_text())
 
@@ -133,7 +136,11 @@ def test_al_record_and_layout(al_run):
         assert json.loads((cand / step / rec).read_text())["status"] == "ok", step
         assert (wd / f"logs/dft/al/{step}.log").exists() and (wd / f"logs/benchmarks/dft/al/{step}.tsv").exists()
     assert sorted(p.name for p in (cand / "ph_q").iterdir() if p.is_dir() and p.name.isdigit()) == \
-        sorted(str(i) for i in range(1, 9))
+        sorted(str(i) for i in range(1, SPLIT_JOBS + 1))
+    for chunk in (9, 10):  # more jobs than q-points: these two had none and finished at once
+        rec = json.loads((cand / f"ph_q/{chunk}/ph.json").read_text())
+        assert rec["status"] == "ok" and rec["iqs"] == [] and rec["wall_s"] == 0.0
+    assert json.loads((cand / "ph/ph.json").read_text())["n_jobs"] == 8
     assert (cand / "ph/elph_dir/elph.inp_lambda.8").exists() and (cand / "q2r/ifc.fc").exists()
     assert json.loads((cand / "metadata.json").read_text())["quantum_espresso"].startswith("6.7")
     # every DFT job ran in a process of its own, as on a cluster (none inside Snakemake's)
@@ -142,23 +149,23 @@ def test_al_record_and_layout(al_run):
     assert len(pids) == len(logs) == len(set(pids)), pids
 
 
-def _ph_progress(cand: Path, q_per_job: int) -> Path | None:
+def _ph_progress(cand: Path, ph_jobs: int) -> Path | None:
     """A ph.x run directory that has finished a representation of a q-point other than the first."""
-    outs = cand.glob("ph.work/run1/ph.*.out") if q_per_job == 0 else cand.glob("ph_q/*.work/run1/ph.*.out")
+    outs = cand.glob("ph.work/run1/ph.*.out") if ph_jobs == 1 else cand.glob("ph_q/*.work/run1/ph.*.out")
     for out in sorted(outs):
         text = out.read_text(errors="replace")
-        first_q = out.name == "ph.1.out" if q_per_job == 0 else out.parent.parent.name == "1.work"
+        first_q = out.name == "ph.1.out" if ph_jobs == 1 else out.parent.parent.name == "1.work"
         if not first_q and "Convergence has been achieved" in text and "JOB DONE" not in text:
             return out.parent
     return None
 
 
-@pytest.mark.parametrize("q_per_job", [1, 0], ids=["split", "single"])
-def test_kill_ph_mid_q_point_then_resume(tmp_path, q_per_job):
+@pytest.mark.parametrize("ph_jobs", [SPLIT_JOBS, 1], ids=["split", "single"])
+def test_kill_ph_mid_q_point_then_resume(tmp_path, ph_jobs):
     # the uninterrupted run's table, frozen from this same case (test above) to spare a second run
     ref_tc = json.loads((Path(__file__).parent / "fixtures/resume/al_uninterrupted_table.json").read_text())
     _write_al(tmp_path / "cifs")
-    cfg = write_config(tmp_path, _al_config(tmp_path / "cifs", q_per_job=q_per_job))
+    cfg = write_config(tmp_path, _al_config(tmp_path / "cifs", ph_jobs=ph_jobs))
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(cfg),
            "--cores", "2", "results/dft/al/tc.json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -166,7 +173,7 @@ def test_kill_ph_mid_q_point_then_resume(tmp_path, q_per_job):
     deadline = time.monotonic() + SNAKEMAKE_TIMEOUT_S
     while work is None and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-        work = _ph_progress(cand, q_per_job)
+        work = _ph_progress(cand, ph_jobs)
     assert work is not None, "ph.x never got going"
     os.killpg(proc.pid, signal.SIGKILL)  # like a node lost at walltime: no clean shutdown
     proc.wait()
@@ -176,16 +183,21 @@ def test_kill_ph_mid_q_point_then_resume(tmp_path, q_per_job):
     assert out.stat().st_size == size, "ph.x still running after the kill"
     assert "JOB DONE" not in out.read_text()
     assert not (cand / "tc.json").exists()
-    iq = int(work.parent.name.split(".")[0]) if q_per_job else None
+    iq = int(work.parent.name.split(".")[0]) if ph_jobs > 1 else None
     # split: the poll and the kill take a moment, in which a short q-point can finish its files
-    finished_before_kill = bool(q_per_job) and q_point_complete(work, iq, AL_OVERRIDES["el_ph_nsigma"])
+    finished_before_kill = ph_jobs > 1 and q_point_complete(work, iq, AL_OVERRIDES["el_ph_nsigma"])
     run_snakemake(tmp_path, None, "--configfile", str(cfg), "--unlock")
-    run_snakemake(tmp_path, None, "--configfile", str(cfg), "--cores", "2", "--rerun-incomplete",
-                  "results/dft/al/tc.json", timeout=SNAKEMAKE_TIMEOUT_S)
-    rec_dir = cand / "ph" if q_per_job == 0 else cand / "ph_q" / work.parent.name.split(".")[0]
+    # split: resume with the default target (the whole workflow), as a user would; the DAG has no
+    # checkpoint per candidate, so the unfinished ph_q jobs are found from the files on disk
+    target = [] if ph_jobs > 1 else ["results/dft/al/tc.json"]
+    run_snakemake(tmp_path, None, "--configfile", str(cfg), "--cores", "2", "--rerun-incomplete", *target,
+                  timeout=SNAKEMAKE_TIMEOUT_S)
+    if ph_jobs > 1:
+        assert (tmp_path / "results/report/candidates.csv").is_file()
+    rec_dir = cand / "ph" if ph_jobs == 1 else cand / "ph_q" / work.parent.name.split(".")[0]
     rec = json.loads((rec_dir / "ph.json").read_text())
     assert rec["recovered"] is True and rec["status"] == "ok"
-    if q_per_job == 0:  # one ph.x for all q: the q-points finished before the kill are kept
+    if ph_jobs == 1:  # one ph.x for all q: the q-points finished before the kill are kept
         assert rec["q_kept"][0] == 1 and rec["restart_q"] == rec["q_kept"][-1] + 1
     elif finished_before_kill:  # the kill landed between the q-point's last file and JOB DONE
         assert rec["q_kept"] == [iq] and rec["restart_q"] is None and Path(rec["run_dir"]).name == "run1"

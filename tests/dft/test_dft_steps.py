@@ -10,6 +10,7 @@ import pytest
 from tcflow.dft.steps import ph, phwork, post
 from tcflow.dft.steps import tc as tc_step
 from tcflow.dft.cell import Cell
+from tcflow.dft.chain import q_chunks
 from tcflow.dft.outputs import parse_matdyn_freq
 
 FIX = Path(__file__).parent / "fixtures"
@@ -139,19 +140,24 @@ def test_disordered_cell_is_refused():
         Cell.from_dict(s.as_dict())
 
 
-@pytest.mark.parametrize("n_irr_q,per_job,expected", [
-    (8, 1, [(i, i) for i in range(1, 9)]),
+@pytest.mark.parametrize("n_irr_q,n_jobs,expected", [
+    (8, 8, [(i, i) for i in range(1, 9)]),
     (8, 3, [(1, 3), (4, 6), (7, 8)]),
-    (3, 5, [(1, 3)]),
-    (1, 1, [(1, 1)]),
+    (10, 4, [(1, 3), (4, 6), (7, 8), (9, 10)]),
+    (3, 5, [(1, 1), (2, 2), (3, 3), (4, 3), (4, 3)]),  # two jobs with no q-point left
+    (3, 1, [(1, 3)]),
 ])
-def test_q_chunks_cover_every_q_point_once(n_irr_q, per_job, expected):
-    assert ph.q_chunks(n_irr_q, per_job) == expected
+def test_q_chunks_share_every_q_point_once(n_irr_q, n_jobs, expected):
+    chunks = q_chunks(n_irr_q, n_jobs)
+    assert chunks == expected
+    assert [iq for first, last in chunks for iq in range(first, last + 1)] == list(range(1, n_irr_q + 1))
+    sizes = [last - first + 1 for first, last in chunks]
+    assert max(sizes) - min(sizes) <= 1
 
 
-def test_q_chunks_refuse_zero_per_job():
-    with pytest.raises(ValueError, match="q_per_job"):
-        ph.q_chunks(8, 0)
+def test_q_chunks_refuse_zero_jobs():
+    with pytest.raises(ValueError, match="dft.ph_jobs must be >= 1"):
+        q_chunks(8, 0)
 
 
 def test_resume_point_keeps_finished_q_points_across_runs(tmp_path):

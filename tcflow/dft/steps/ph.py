@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from tcflow.dft import inputs as qi
 from tcflow.dft import outputs as qo
 from tcflow.dft.cell import Cell
+from tcflow.dft.chain import q_chunks
 from tcflow.dft.handlers import ph_handlers, ph_settings
 from tcflow.dft.runner import run_qe, run_with_retries
 from tcflow.dft.stage import OK, ResumableInterruption, StepContext, check_resumable, copy_files, copy_tree, failed
@@ -22,13 +23,6 @@ from tcflow.dft.steps import phwork
 from tcflow.io import read_json
 
 log = logging.getLogger(__name__)
-
-
-def q_chunks(n_irr_q: int, q_per_job: int) -> list[tuple[int, int]]:
-    """1-based inclusive (first, last) irreducible q-point ranges of the split ph.x jobs."""
-    if q_per_job < 1:
-        raise ValueError(f"q_per_job must be >= 1 for split ph.x runs, got {q_per_job}")
-    return [(first, min(first + q_per_job - 1, n_irr_q)) for first in range(1, n_irr_q + 1, q_per_job)]
 
 
 def init(ctx: StepContext) -> dict:
@@ -85,9 +79,8 @@ def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[
                 phwork.discard_partial_q(seg, iq)
             tries.append(iq)
             p = dict(proto, alpha_mix_ph=settings["alpha_mix"])
-            extra = {"search_sym": settings["search_sym"]} if "search_sym" in settings else None
             return qi.ph_input(cell, proto=p, qgrid=st["grids"]["q"], start_q=iq, last_q=iq,
-                               max_seconds=budget, extra=extra, masses=st.get("masses_amu"))
+                               max_seconds=budget, masses=st.get("masses_amu"))
 
         res = run_with_retries("ph.x", make, seg, f"ph.{iq}", ctx.launch, ph_settings(proto), ph_handlers(proto),
                                int(proto["ph_retries"]))
@@ -110,12 +103,17 @@ def _summary(q: Mapping[str, Any], stars: list[int], freqs: list[list[float]], w
 
 
 def chunk(ctx: StepContext) -> dict:
-    """ph.x for the ``chunk``-th block of ``q_per_job`` irreducible q-points."""
+    """ph.x for the ``chunk``-th of the ``dft.ph_jobs`` shares of the irreducible q-points (read
+    at run time from ``ph_init``); a chunk with no q-point records ``ok`` with none."""
     n_irr_q = int(ctx.up("ph_init")["n_irr_q"])
-    chunks = q_chunks(n_irr_q, ctx.q_per_job)
+    chunks = q_chunks(n_irr_q, ctx.ph_jobs)
     if not 1 <= ctx.chunk <= len(chunks):
-        raise ValueError(f"{ctx.final}: chunk {ctx.chunk} out of range: {n_irr_q} q-points in {len(chunks)} chunks")
+        raise ValueError(f"{ctx.final}: chunk {ctx.chunk} out of range: dft.ph_jobs = {ctx.ph_jobs}")
     first, last = chunks[ctx.chunk - 1]
+    if last < first:
+        log.info("ph_q %d: no q-point left for this job (%d q-points in %d jobs)", ctx.chunk, n_irr_q, ctx.ph_jobs)
+        return {"chunk": ctx.chunk, "iqs": [], "status": OK, "star_sizes": [], "freqs_cm1": [], "wall_s": 0.0,
+                "recovered": False}
     label = f"ph.x q-point {first}" if first == last else f"ph.x q-points {first}-{last}"
     ok, rec = _run_ph(ctx, first, last, label)
     rec = {"chunk": ctx.chunk, "iqs": list(range(first, last + 1)), **rec}
@@ -126,7 +124,7 @@ def chunk(ctx: StepContext) -> dict:
 
 
 def run_all(ctx: StepContext) -> dict:
-    """ph.x over every irreducible q-point in one job (``dft.q_per_job: 0``)."""
+    """ph.x over every irreducible q-point in one job (``dft.ph_jobs: 1``)."""
     ok, rec = _run_ph(ctx, 1, None, "ph.x (all q-points)")
     if not ok:
         return rec
@@ -140,7 +138,7 @@ def run_all(ctx: StepContext) -> dict:
 def collect(ctx: StepContext) -> dict:
     """Gather dyn files, elph_dir and phsave of every q-point chunk into one directory."""
     init_rec, out = ctx.up("ph_init"), ctx.out
-    chunk_dirs = [ctx.cand / "ph_q" / str(i) for i in range(1, len(q_chunks(init_rec["n_irr_q"], ctx.q_per_job)) + 1)]
+    chunk_dirs = [ctx.cand / "ph_q" / str(i) for i in range(1, ctx.ph_jobs + 1)]
     per_chunk = [read_json(d / "ph.json") for d in chunk_dirs]
     wall = sum(r["wall_s"] for r in per_chunk)
     bad = [r for r in per_chunk if r["status"] != OK]
@@ -152,10 +150,10 @@ def collect(ctx: StepContext) -> dict:
     shutil.copy2(ctx.dir("ph_init") / f"{qi.FILDYN}0", out / f"{qi.FILDYN}0")
     for d in chunk_dirs:
         copy_files([f for f in d.iterdir() if f.is_file() and f.name.startswith(qi.FILDYN)], out)
-        copy_files(sorted((d / qi.ELPH_DIR).iterdir()), out / qi.ELPH_DIR)
+        copy_files(sorted((d / qi.ELPH_DIR).iterdir()) if (d / qi.ELPH_DIR).is_dir() else [], out / qi.ELPH_DIR)
         copy_files(sorted((d / "phsave").iterdir()) if (d / "phsave").is_dir() else [], out / "phsave")
     return {**_summary(init_rec, [s for r in per_chunk for s in r["star_sizes"]],
                        [f for r in per_chunk for f in r["freqs_cm1"]], wall),
-            "split": True, "n_jobs": len(per_chunk), "wall_s_per_job": [r["wall_s"] for r in per_chunk],
+            "split": True, "n_jobs": sum(bool(r["iqs"]) for r in per_chunk), "wall_s_per_job": [r["wall_s"] for r in per_chunk],
             "recovered": any(r["recovered"] for r in per_chunk),
             "recovered_q": [iq for r in per_chunk if r["recovered"] for iq in r["iqs"]]}

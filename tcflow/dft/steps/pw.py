@@ -96,10 +96,16 @@ def run_pw(ctx: StepContext, calculation: str, kgrid, cell: Cell, la2f: bool = F
 
     def make(settings: dict) -> str:
         extra = {"diagonalization": settings["diagonalization"]} if "diagonalization" in settings else None
+        ions = {"trust_radius_ini": settings["trust_radius_ini"]} if "trust_radius_ini" in settings else None
         p = dict(proto, mixing_beta=settings["mixing_beta"], electron_maxstep=settings["electron_maxstep"])
-        return qi.pw_input(cell, calculation=calculation, proto=p, cutoffs=st["cutoffs"], kgrid=kgrid,
+        geometry = cell
+        if settings.get("from_last_geometry"):  # a failed BFGS: its last geometry, a fresh history
+            failed_runs = sorted(work.glob(f"{name}.attempt*.out"), key=lambda f: int(f.stem.rsplit("attempt", 1)[1]))
+            geometry = last_geometry(failed_runs[-1], cell) if failed_runs else cell
+        return qi.pw_input(geometry, calculation=calculation, proto=p, cutoffs=st["cutoffs"], kgrid=kgrid,
                            pseudo_dir=st["pseudo_dir"], pseudos=st["pseudos"], la2f=la2f,
-                           max_seconds=ctx.max_seconds, extra_electrons=extra, masses=st.get("masses_amu"))
+                           max_seconds=ctx.max_seconds, extra_electrons=extra, extra_ions=ions,
+                           masses=st.get("masses_amu"))
 
     res = run_with_retries("pw.x", make, work, name, ctx.launch, pw_settings(proto), pw_handlers(proto),
                            int(proto["scf_retries"]))

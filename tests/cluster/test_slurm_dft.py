@@ -1,0 +1,186 @@
+"""The DFT stage on a real single-node SLURM cluster, through the repository's profile.
+
+fcc Al (QE's own el-ph test case, the overrides of tests/dft/test_dft_pipeline.py) and a Si
+insulator that the metallicity gate stops, with ``dft.ph_jobs: 4``: every job goes through sbatch,
+QE's ranks through ``srun -n <tasks>``, and the profile's groups make each candidate two group
+jobs (``dft_pre``, ``dft_post``) plus its four ph.x chunk jobs. Then faults, each compared with the
+uninterrupted run's tc.json and counted in submissions:
+
+- ``scancel`` of a running ph.x chunk job, then a rerun: only that chunk and ``dft_post`` are
+  submitted again, and λ, ω_log, Tc are those of the uninterrupted run;
+- the Snakemake head process killed (SIGKILL) while ph.x jobs run, then a rerun: the same Tc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slurm_helpers import REPO, SNAKEMAKE, Cluster, run_id, site_profile
+
+sys.path.insert(0, str(REPO / "tests" / "dft"))
+from test_dft_pipeline import AL_OVERRIDES, AL_REF, SSSP, _check_against_reference, _write_al  # noqa: E402
+
+pytestmark = [pytest.mark.slurm, pytest.mark.qe, pytest.mark.slow]
+
+#: wall-clock limit of one snakemake run on the test cluster (s)
+RUN_TIMEOUT_S = 1800
+PH_JOBS = 4
+#: submissions per candidate with the profile's groups: dft_pre, the ph.x chunks, dft_post
+SUBMISSIONS_PER_CANDIDATE = 2 + PH_JOBS
+TARGETS = ("results/dft/al/tc.json", "results/dft/si/tc.json")
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
+
+
+def _workdir(root: Path) -> Path:
+    """Two user structures (fcc Al, diamond Si), their pseudopotentials and a config."""
+    from pymatgen.core import Lattice, Structure
+
+    work, cifs, pseudo = root / "work", root / "work/cifs", root / "work/pseudo"
+    cifs.mkdir(parents=True)
+    pseudo.mkdir()
+    _write_al(cifs)
+    Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]).to(filename=str(cifs / "si.cif"))
+    shutil.copy(AL_REF / "Al.pz-vbc.UPF", pseudo / "Al.UPF")
+    si = json.loads((SSSP / "sssp_pbesol_efficiency_1.3.0.json").read_text())["Si"]["filename"]
+    shutil.copy(SSSP / si, pseudo / "Si.UPF")
+    config = {"candidates": {"source": "cif_dir", "path": str(cifs)},
+              "dft": {"protocol": "fast", "pseudo_dir": str(pseudo), "pseudo_map": {"Al": "Al.UPF", "Si": "Si.UPF"},
+                      "overrides": AL_OVERRIDES, "ph_jobs": PH_JOBS}}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    return work
+
+
+def _cmd(work: Path, profile: Path, *extra: str) -> list[str]:
+    return [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+            "--configfile", str(work / "config.yaml"), "--profile", str(profile), *extra, *TARGETS]
+
+
+def _env(cluster: Cluster) -> dict:
+    return dict(cluster.env, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+def _run(work: Path, profile: Path, cluster: Cluster, *extra: str, check: bool = True) -> str:
+    proc = subprocess.run(_cmd(work, profile, *extra), env=_env(cluster), capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S)
+    out = proc.stdout + proc.stderr
+    if check:
+        assert proc.returncode == 0, out[-6000:]
+    return out
+
+
+def _submitted_rules(out: str) -> list[str]:
+    """The rule (or group) of every sbatch submission, from the plugin's and Snakemake's lines."""
+    # Snakemake names each job before submitting it: "rule dft_relax:" / "group job dft_pre (jobs ...)"
+    names = {}
+    for m in re.finditer(r"^(?:\[.*?\]\s*)?(?:localrule|rule) (\w+):\n(?:.*\n)*?\s+jobid: (\d+)", out, re.M):
+        names[m.group(2)] = m.group(1)
+    for m in re.finditer(r"group job (\w+) \(jobs in lexicogr\. order\):\n(?:.*\n)*?.*?jobid: (\d+)", out, re.M):
+        names.setdefault(m.group(2), m.group(1))
+    return [names.get(jid, "?") for jid, _ in SUBMITTED.findall(out)]
+
+
+def _squeue(cluster: Cluster) -> list[tuple[int, str]]:
+    """(SLURM id, the plugin's job comment) of the running jobs."""
+    text = subprocess.run(["squeue", "--noheader", "--states=RUNNING", "--format=%i %k"], env=cluster.env,
+                          capture_output=True, text=True, check=True).stdout
+    return [(int(j), c.strip()) for j, _, c in (line.partition(" ") for line in text.splitlines()) if j.isdigit()]
+
+
+def _tc(work: Path, cid: str) -> dict:
+    return json.loads((work / f"results/dft/{cid}/tc.json").read_text())
+
+
+def _same_tc(a: dict, b: dict) -> None:
+    assert a["status"] == b["status"] == "ok"
+    for key in ("lambda", "omega_log_K", "tc_K", "sigma_ry"):
+        assert a[key] == b[key], key
+    assert [r["matdyn"] for r in a["table"]] == [r["matdyn"] for r in b["table"]]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(slurm_cluster, tmp_path_factory):
+    root = tmp_path_factory.mktemp("slurm_dft")
+    work = _workdir(root)
+    profile = site_profile(root / "profile", slurm_cluster)
+    out = _run(work, profile, slurm_cluster)
+    return work, profile, out
+
+
+def test_dft_stage_runs_through_sbatch_and_srun(uninterrupted, slurm_cluster):
+    work, profile, out = uninterrupted
+    al, si = _tc(work, "al"), _tc(work, "si")
+    _check_against_reference(al)  # QE's own reference values, within 1 %, computed under SLURM
+    assert al["n_irr_q"] == 8 and al["ph_jobs"] == PH_JOBS
+    assert si["status"] == "insulator" and si["lambda"] is None
+    # every candidate: its two group jobs and its ph.x chunks, nothing else submitted
+    rules = _submitted_rules(out)
+    assert len(rules) == 2 * SUBMISSIONS_PER_CANDIDATE, rules
+    assert sorted(set(rules)) == ["dft_ph_q", "dft_post", "dft_pre"], rules
+    assert rules.count("dft_ph_q") == 2 * PH_JOBS
+    # SLURM ran them: each under this run's name, completed, in the test partition
+    run = run_id(out)
+    jobs = {j: job for j, job in slurm_cluster.finished_jobs().items() if job["Name"] == run}
+    assert len(jobs) == len(rules) and {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
+    # QE ranks came from srun with the profile's tasks
+    tasks = yaml.safe_load((profile / "config.yaml").read_text())["set-resources"]["dft_ph_q"]["tasks"]
+    ph_in = next((work / "results/dft/al/ph_q").glob("*.work/run1/ph.*.out")).read_text()
+    assert re.search(rf"Number of MPI processes:\s+{tasks}\b", ph_in)
+    assert "srun" in (work / "logs/dft/al/ph_q/1.log").read_text()
+
+
+def _wait_for_ph_q(cluster: Cluster, work: Path, proc: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> int:
+    """SLURM id of a running ph.x chunk job of Al that has started ph.x."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for jid, comment in _squeue(cluster):
+            m = re.fullmatch(r"rule_dft_ph_q_wildcards_al_(\d+)", comment)
+            if m and list((work / f"results/dft/al/ph_q/{m.group(1)}.work").glob("run1/ph.*.out")):
+                return jid
+        time.sleep(0.5)
+    raise AssertionError(f"no running dft_ph_q job of al (snakemake exit {proc.poll()})")
+
+
+def test_scancel_of_a_ph_job_then_rerun_resumes_exactly(uninterrupted, slurm_cluster, tmp_path):
+    ref_work, _, _ = uninterrupted
+    work = _workdir(tmp_path)
+    profile = site_profile(tmp_path / "profile", slurm_cluster)
+    proc = subprocess.Popen(_cmd(work, profile), env=_env(slurm_cluster), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    jid = _wait_for_ph_q(slurm_cluster, work, proc)
+    subprocess.run(["scancel", str(jid)], env=slurm_cluster.env, check=True)
+    first = proc.communicate(timeout=RUN_TIMEOUT_S)[0]
+    assert proc.returncode != 0, "the cancelled job must fail the run (the profile keeps going)"
+    assert not (work / "results/dft/al/tc.json").exists()
+    assert (work / "results/dft/si/tc.json").exists()  # keep-going: the other candidate finished
+    unfinished = [c for c in range(1, PH_JOBS + 1) if not (work / f"results/dft/al/ph_q/{c}").is_dir()]
+    assert len(unfinished) >= 1
+    rerun = _run(work, profile, slurm_cluster)
+    rules = _submitted_rules(rerun)
+    assert sorted(rules) == sorted(["dft_ph_q"] * len(unfinished) + ["dft_post"]), (unfinished, rules)
+    _same_tc(_tc(work, "al"), _tc(ref_work, "al"))
+    assert "Job" in first  # the first run did submit jobs (sanity of the log parsing)
+
+
+def test_killed_head_then_rerun_gives_the_same_tc(uninterrupted, slurm_cluster, tmp_path):
+    ref_work, _, _ = uninterrupted
+    work = _workdir(tmp_path)
+    profile = site_profile(tmp_path / "profile", slurm_cluster)
+    proc = subprocess.Popen(_cmd(work, profile), env=_env(slurm_cluster), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    _wait_for_ph_q(slurm_cluster, work, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # the head node's process lost; its SLURM jobs run on
+    proc.wait()
+    _run(work, profile, slurm_cluster, "--unlock")
+    _run(work, profile, slurm_cluster)
+    _same_tc(_tc(work, "al"), _tc(ref_work, "al"))
