@@ -8,9 +8,10 @@ VENV   ?= .venv
 CONFIG ?= config/config.yaml
 CORES  ?= 2
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages: Quantum ESPRESSO 6.7 for the DFT stage; SLURM + munge for the cluster tests.
+# Debian packages: Quantum ESPRESSO 6.7 for the DFT stage; SLURM + munge for the cluster tests, and
+# libpmix-dev (libpmix.so) for srun to start QE's Open MPI ranks through its pmix plugin.
 APT_RUN  := quantum-espresso
-APT_TEST := quantum-espresso slurm-wlm munge
+APT_TEST := quantum-espresso slurm-wlm munge libpmix-dev
 
 .PHONY: run test setup apt-run apt-test dryrun clean
 
@@ -29,7 +30,8 @@ apt-run:
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_RUN); }
 
 apt-test:
-	@command -v pw.x >/dev/null && command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+	@command -v pw.x >/dev/null && command -v slurmctld >/dev/null && command -v munged >/dev/null && \
+	  ls /usr/lib/*/libpmix.so >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_TEST); }
 
 run: setup apt-run

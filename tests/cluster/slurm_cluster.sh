@@ -129,7 +129,8 @@ SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-MpiDefault=none
+# QE (Debian) is built against Open MPI with PMIx: srun starts its ranks through the pmix plugin
+MpiDefault=pmix
 SwitchType=switch/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres

@@ -1,7 +1,8 @@
 """The DFT stage on a real single-node SLURM cluster, through the repository's profile.
 
-fcc Al (QE's own el-ph test case, the overrides of tests/dft/test_dft_pipeline.py) and a Si
-insulator that the metallicity gate stops, with ``dft.ph_jobs: 4``: every job goes through sbatch,
+fcc Al (QE's own el-ph test case, the overrides of tests/dft/test_dft_pipeline.py on a 2x2x2
+q-grid: 3 irreducible q-points, so the run takes minutes on the 2-CPU test node) and a Si insulator
+that the metallicity gate stops, with ``dft.ph_jobs: 4`` (one chunk left with no q-point): every job goes through sbatch,
 QE's ranks through ``srun -n <tasks>``, and the profile's groups make each candidate two group
 jobs (``dft_pre``, ``dft_post``) plus its four ph.x chunk jobs. Then faults, each compared with the
 uninterrupted run's tc.json and counted in submissions:
@@ -29,13 +30,16 @@ import yaml
 from slurm_helpers import REPO, SNAKEMAKE, Cluster, run_id, site_profile
 
 sys.path.insert(0, str(REPO / "tests" / "dft"))
-from test_dft_pipeline import AL_OVERRIDES, AL_REF, SSSP, _check_against_reference, _write_al  # noqa: E402
+from test_dft_pipeline import AL_OVERRIDES, AL_REF, SSSP, _write_al  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.qe, pytest.mark.slow]
 
 #: wall-clock limit of one snakemake run on the test cluster (s)
 RUN_TIMEOUT_S = 1800
 PH_JOBS = 4
+#: QE's Al test case on a coarser q-grid (3 irreducible q-points: the fourth ph.x job has none)
+OVERRIDES = {**AL_OVERRIDES, "qgrid": [2, 2, 2]}
+N_IRR_Q = 3
 #: submissions per candidate with the profile's groups: dft_pre, the ph.x chunks, dft_post
 SUBMISSIONS_PER_CANDIDATE = 2 + PH_JOBS
 TARGETS = ("results/dft/al/tc.json", "results/dft/si/tc.json")
@@ -56,7 +60,7 @@ def _workdir(root: Path) -> Path:
     shutil.copy(SSSP / si, pseudo / "Si.UPF")
     config = {"candidates": {"source": "cif_dir", "path": str(cifs)},
               "dft": {"protocol": "fast", "pseudo_dir": str(pseudo), "pseudo_map": {"Al": "Al.UPF", "Si": "Si.UPF"},
-                      "overrides": AL_OVERRIDES, "ph_jobs": PH_JOBS}}
+                      "overrides": OVERRIDES, "ph_jobs": PH_JOBS}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return work
 
@@ -120,8 +124,11 @@ def uninterrupted(slurm_cluster, tmp_path_factory):
 def test_dft_stage_runs_through_sbatch_and_srun(uninterrupted, slurm_cluster):
     work, profile, out = uninterrupted
     al, si = _tc(work, "al"), _tc(work, "si")
-    _check_against_reference(al)  # QE's own reference values, within 1 %, computed under SLURM
-    assert al["n_irr_q"] == 8 and al["ph_jobs"] == PH_JOBS
+    assert al["status"] == "ok" and al["spacegroup"]["spacegroup_symbol"] == "Fm-3m"
+    assert len(al["table"]) == 10 and al["lambda"] > 0.1 and al["tc_K"] >= 0
+    assert al["n_irr_q"] == N_IRR_Q and al["ph_jobs"] == N_IRR_Q  # chunks that ran ph.x
+    empty = json.loads((work / f"results/dft/al/ph_q/{PH_JOBS}/ph.json").read_text())
+    assert empty["iqs"] == [] and empty["status"] == "ok"
     assert si["status"] == "insulator" and si["lambda"] is None
     # every candidate: its two group jobs and its ph.x chunks, nothing else submitted
     rules = _submitted_rules(out)
