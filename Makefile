@@ -1,19 +1,21 @@
 # tcflow: the README's two commands.
 #   make run    set up (venv, pinned packages, Quantum ESPRESSO) and run the workflow on CONFIG
 #   make test   same setup, then the whole test suite
-# Both are idempotent: the setup steps do nothing when already done.
+#   make doctor preflight of a SLURM run on the login node (PROFILE, CONFIG): one line per finding
+# run and test are idempotent: the setup steps do nothing when already done.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 CONFIG ?= config/config.yaml
 CORES  ?= 2
+PROFILE ?= profiles/slurm
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: Quantum ESPRESSO 6.7 for the DFT stage; SLURM + munge for the cluster tests, and
 # libpmix-dev (libpmix.so) for srun to start QE's Open MPI ranks through its pmix plugin.
 APT_RUN  := quantum-espresso
 APT_TEST := quantum-espresso slurm-wlm munge libpmix-dev
 
-.PHONY: run test setup apt-run apt-test dryrun clean
+.PHONY: run test setup apt-run apt-test dryrun doctor clean
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
@@ -45,6 +47,10 @@ run: setup apt-run
 
 test: setup apt-test
 	$(VENV)/bin/pytest
+
+# after `make setup`; exits non-zero on a failing finding, and where no SLURM answers
+doctor:
+	@$(VENV)/bin/python -m tcflow.doctor --profile $(PROFILE) --configfile $(CONFIG)
 
 dryrun: setup
 	$(VENV)/bin/snakemake -n --configfile config/paper.yaml

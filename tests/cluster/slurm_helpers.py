@@ -85,16 +85,15 @@ def site_profile(directory: Path, cluster: Cluster) -> Path:
     profile = yaml.safe_load(SLURM_PROFILE.read_text())
     site = copy.deepcopy(profile)
     site.update(TEST_OVERRIDES)
+    caps = {"tasks": cluster.cpus, "mem_mb": cluster.mem_mb // 2,
+            "mem_mb_per_cpu": cluster.mem_mb // (2 * cluster.cpus)}
     for resources in [site["default-resources"], *site["set-resources"].values()]:
         for key in GPU_KEYS:
             resources.pop(key, None)
-        if "tasks" in resources:
-            resources["tasks"] = min(resources["tasks"], cluster.cpus)
-        if "mem_mb" in resources:
-            resources["mem_mb"] = min(resources["mem_mb"], cluster.mem_mb // 2)
-        if "mem_mb_per_cpu" in resources:
-            resources["mem_mb_per_cpu"] = min(resources["mem_mb_per_cpu"],
-                                              cluster.mem_mb // (2 * cluster.cpus))
+        for key, cap in caps.items():
+            if key in resources:  # a number, or an expression of `attempt` (capped at every attempt)
+                value = resources[key]
+                resources[key] = f"min({value}, {cap})" if isinstance(value, str) else min(value, cap)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
     return directory

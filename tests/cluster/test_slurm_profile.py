@@ -17,6 +17,7 @@ import yaml
 
 from slurm_helpers import (ACCOUNT, PARTITION, REPO, SNAKEMAKE, Cluster, run_id,
                            site_profile, slurm_logs)
+from tcflow.doctor import eval_resource
 
 pytestmark = pytest.mark.slurm
 
@@ -116,9 +117,9 @@ def test_jobs_run_through_sbatch_with_profile_resources(slurm_cluster, tmp_path)
 
     # the profile's resources reached sbatch
     assert int(jobs[screen_id]["ProcCnt"]) == 1
-    assert granted_mem_mb(jobs[screen_id]) == settings["screen"]["mem_mb"]
+    assert granted_mem_mb(jobs[screen_id]) == eval_resource(settings["screen"]["mem_mb"], attempt=1)
     assert int(jobs[scf_id]["ProcCnt"]) == tasks * settings["dft_scf"]["cpus_per_task"]
-    assert granted_mem_mb(jobs[scf_id]) == tasks * settings["dft_scf"]["mem_mb_per_cpu"]
+    assert granted_mem_mb(jobs[scf_id]) == tasks * eval_resource(settings["dft_scf"]["mem_mb_per_cpu"], attempt=1)
 
 
 def _job_of_rule_in_queue(cluster: Cluster, rule: str) -> int | None:
