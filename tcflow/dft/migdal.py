@@ -60,11 +60,13 @@ class SpectrumError(ValueError):
 
 def cell_weights(omega: np.ndarray) -> np.ndarray:
     """Quadrature weights (unit of ``omega``) of the cell rule: point i carries the interval
-    between the midpoints to its neighbours; the first cell starts at ω = 0 and the last one is
-    symmetric about its point. On a uniform grid of bin centres (Δ/2, 3Δ/2, ...) every weight is Δ."""
+    between the midpoints to its neighbours, the first and last cells being symmetric about their
+    points (the first one clipped at ω = 0). On matdyn's grid of bin centres (Δ/2, 3Δ/2, ...) every
+    weight is Δ; on a grid of bin centres over [a, b] the cells tile [a, b]."""
     omega = np.asarray(omega, float)
     mid = 0.5 * (omega[1:] + omega[:-1])
-    edges = np.concatenate([[0.0], mid, [omega[-1] + 0.5 * (omega[-1] - omega[-2])]])
+    first = max(0.0, omega[0] - 0.5 * (omega[1] - omega[0]))
+    edges = np.concatenate([[first], mid, [omega[-1] + 0.5 * (omega[-1] - omega[-2])]])
     return np.diff(edges)
 
 
