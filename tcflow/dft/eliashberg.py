@@ -4,7 +4,7 @@ Units: frequencies and temperatures in K; λ and μ* dimensionless; broadenings 
 
 - McMillan (Phys. Rev. 167, 331 (1968)): Tc = (Θ_D / 1.45) exp[-1.04 (1 + λ) / (λ - μ*(1 + 0.62 λ))]
 - McMillan-Allen-Dynes (the form lambda.x prints): Θ_D / 1.45 -> ω_log / 1.2.
-- Allen-Dynes (Phys. Rev. B 12, 905 (1975), eqs. 34-35): the same times f1 f2, with
+- Allen-Dynes (Phys. Rev. B 12, 905 (1975)): the same times f1 f2, with
   f1 = [1 + (λ/Λ1)^{3/2}]^{1/3}, Λ1 = 2.46 (1 + 3.8 μ*) (strong coupling) and
   f2 = 1 + (ω̄2/ω_log - 1) λ² / (λ² + Λ2²), Λ2 = 1.82 (1 + 6.3 μ*) ω̄2/ω_log (shape),
   ω̄2 = <ω²>^{1/2} the second moment of α²F (:func:`tcflow.dft.migdal.moments`).

@@ -51,6 +51,7 @@ LANCZOS_STEPS = 48         # Krylov dimension per Lanczos restart
 LANCZOS_RTOL = 1e-11       # Ritz residual / |ρ| at which ρ counts as converged
 T_RTOL = 1e-6              # relative bracket width at which Tc is returned
 BRACKET_STEP = 2.0         # factor between successive temperatures while bracketing Tc
+MAX_BRACKET_STEPS = 100    # upward bracketing steps before giving up (2^100: never in practice)
 _ROWS_PER_CHUNK = 1 << 21  # λ(ν) is summed over ν-chunks of at most this many (ν, Ω) pairs
 
 
@@ -231,6 +232,8 @@ def eliashberg_tc(omega_K, a2f, mustar: float = 0.1, cutoff_factor: float = CUTO
         a, ga = x, gx
         b, gb = x + step, g(x + step)
         while gb > 0:
+            if evals > MAX_BRACKET_STEPS:
+                raise ArithmeticError(f"Eliashberg Tc: rho > 1 still at T = {math.exp(b):.4g} K")
             a, ga, b = b, gb, b + step
             gb = g(b)
     else:                                                    # go down until ρ > 1 or the floor

@@ -65,7 +65,7 @@ def test_tc_table_adds_tc():
 # --- Allen-Dynes f1 f2 -------------------------------------------------------------------------
 
 def test_allen_dynes_f1f2_hand_value():
-    # lambda 1.5, omega_log 200 K, omega_2 260 K, mu* 0.12 (Allen & Dynes 1975, eqs. 34-35):
+    # lambda 1.5, omega_log 200 K, omega_2 260 K, mu* 0.12 (Allen & Dynes 1975):
     # Lambda1 = 2.46 (1 + 3.8*0.12) = 3.58176;  f1 = (1 + 0.418789^1.5)^(1/3) = 1.271014^(1/3) = 1.083220
     # Lambda2 = 1.82 (1 + 6.3*0.12) (260/200) = 4.154696; f2 = 1 + 0.3 * 2.25/(2.25 + 17.261499) = 1.034595
     f1, f2 = allen_dynes_f1f2(1.5, 200.0, 260.0, 0.12)

@@ -44,7 +44,7 @@ def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float 
         me = eliashberg_tc(w, a2f["a2f"], mustar, t_guess_K=out["tc_allen_dynes_f1f2_K"] or None)
         out["tc_eliashberg_K"] = me["tc_K"]
         out["eliashberg"] = {k: me[k] for k in ("below_K", "n_matsubara", "cutoff_K", "mustar_cutoff")}
-    except (OSError, ValueError) as exc:           # SpectrumError is a ValueError
+    except (OSError, ValueError, ArithmeticError) as exc:   # SpectrumError is a ValueError
         out["a2f_error"] = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)).splitlines()[0]
     return out
 
