@@ -197,3 +197,27 @@ def parse_lambda_x(text: str) -> list[dict[str, float | None]]:
                     "omega_log_K": _num(wlog), "n_ef": _num(nef),
                     "tc_K_lambda_x": tcs[i] if i < len(tcs) else None})
     return out
+
+
+def parse_a2f_dos(path: str | Path) -> dict[str, Any]:
+    """matdyn.x ``a2F.dos<i>`` (one file per el-ph broadening): ``{"omega_ry", "a2f", "a2f_modes",
+    "lambda", "delta_ry"}`` — frequencies (Ry, bin centres), the total α²F (dimensionless) and its
+    per-mode columns, and the λ and bin width Δ (Ry) printed on the last line (None if absent).
+    Raises ``ValueError`` naming the file when it holds no table."""
+    rows, lam, delta = [], None, None
+    for line in Path(path).read_text().splitlines():
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        m = re.match(r"lambda\s*=\s*([-+\d.EeDd]+)\s+Delta\s*=\s*([-+\d.EeDd]+)", s)
+        if m:
+            lam, delta = (float(x.replace("D", "E").replace("d", "e")) for x in m.groups())
+            continue
+        try:
+            rows.append([float(x) for x in s.split()])
+        except ValueError:
+            raise ValueError(f"{path}: not an a2F.dos line: {s[:60]!r}") from None
+    if not rows or len(rows[0]) < 2 or len({len(r) for r in rows}) != 1:
+        raise ValueError(f"{path}: no a2F table (frequency, total, modes...)")
+    return {"omega_ry": [r[0] for r in rows], "a2f": [r[1] for r in rows], "a2f_modes": [r[2:] for r in rows],
+            "lambda": lam, "delta_ry": delta}

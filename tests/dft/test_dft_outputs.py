@@ -70,3 +70,17 @@ def test_lambda_x_nan_omega_log():
     rows = qo.parse_lambda_x((FIX / "lambda_nan/lambda_nb.out").read_text())
     assert len(rows) == 10 and rows[1]["lambda"] == 1.357725
     assert rows[1]["omega_log_K"] is None and rows[1]["tc_K_lambda_x"] is None and rows[1]["lambda_alt"] is None
+
+
+def test_matdyn_a2f_dos_file(tmp_path):
+    # fcc Al (jarvis protocol), broadening 7 of 10: 50 bins of 6.07e-5 Ry, three modes
+    a = qo.parse_a2f_dos(FIX / "al_jarvis/matdyn/a2F.dos7")
+    assert len(a["omega_ry"]) == len(a["a2f"]) == len(a["a2f_modes"]) == 50
+    assert all(len(m) == 3 for m in a["a2f_modes"])
+    assert a["lambda"] == pytest.approx(0.4908850, abs=1e-6)
+    assert a["omega_ry"][0] == pytest.approx(a["delta_ry"] / 2, rel=1e-4)   # bin centres
+    assert sum(a["a2f_modes"][20]) == pytest.approx(a["a2f"][20], rel=1e-4)
+    bad = tmp_path / "a2F.dos1"
+    bad.write_text(" # Eliashberg function a2F (per both spin)\n")
+    with pytest.raises(ValueError, match=r"a2F.dos1: no a2F table"):
+        qo.parse_a2f_dos(bad)

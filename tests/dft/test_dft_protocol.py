@@ -18,6 +18,7 @@ def test_variants_and_overrides():
     j = get_protocol("jarvis")
     assert (j["ecutwfc_ry"], j["ecutrho_ry"], j["degauss_ry"], j["smearing"]) == (45.0, 250.0, 0.01, "mp")
     assert j["el_ph_sigma_ry"] == 0.005 and j["mustar"] == 0.1
+    assert j["tc_formula"] == "mcmillan_allen_dynes"  # tc_K stays the paper's formula
     f = get_protocol("fast", {"relax": False, "kgrid": [8, 8, 8]})
     assert f["relax"] is False and f["kgrid"] == [8, 8, 8]
     with pytest.raises(ProtocolError, match="dft.overrides.ecutwfc: not a protocol key"):
@@ -133,6 +134,7 @@ def test_every_variant_is_valid(name):
         ({"smearing": "cold"}, "dft.overrides.smearing: 'cold' is not one of"),
         ({"el_ph_nsigma": 2.5}, "dft.overrides.el_ph_nsigma: 2.5 is not of type 'integer'"),
         ({"qgrid": [2, 0, 2]}, "dft.overrides.qgrid: "),
+        ({"tc_formula": "bcs"}, "dft.overrides.tc_formula: 'bcs' is not one of"),
     ],
 )
 def test_overrides_are_checked_at_parse_time(overrides, message):

@@ -170,3 +170,43 @@ def test_resume_point_keeps_finished_q_points_across_runs(tmp_path):
     _finished_q5(work / "run2")  # a later run that redid q-point 5 is preferred
     assert phwork.q_source(work, 5, 10) == work / "run2"
     assert [d.name for d in phwork.segments(work)] == ["run1", "run2"]
+
+
+@pytest.fixture
+def al_jarvis(tmp_path):
+    d = tmp_path / "al"
+    shutil.copytree(FIX / "al_jarvis", d)
+    return d
+
+
+def test_tc_json_reports_three_formulas_and_keeps_the_papers_tc(al_jarvis):
+    before = json.loads((al_jarvis / "tc_before.json").read_text())
+    tc = tc_step.step_tc("al", al_jarvis, al_jarvis / "tc.json")
+    # the paper's formula and choice are unchanged: σ = 0.035 Ry, λ = 0.4875, Tc = 3.06 K (issue 13)
+    assert tc["tc_formula"] == "mcmillan_allen_dynes" and tc["sigma_ry"] == 0.035
+    assert tc["tc_K"] == before["tc_K"] == tc["tc_mcmillan_allen_dynes_K"]
+    assert tc["a2f"]["file"] == "matdyn/a2F.dos7" and tc["a2f"]["lambda"] == pytest.approx(0.49089, abs=1e-5)
+    # f1 f2 from the table's λ and the α²F shape (ω̄2/ω_log = 307.5/279.8 K): +2.0 %
+    assert tc["allen_dynes_f1"] == pytest.approx(1.0178, abs=1e-4) and tc["allen_dynes_f2"] == pytest.approx(1.0022, abs=1e-4)
+    assert tc["tc_allen_dynes_f1f2_K"] == pytest.approx(tc["tc_K"] * tc["allen_dynes_f1"] * tc["allen_dynes_f2"])
+    assert tc["tc_eliashberg_K"] == pytest.approx(2.962, abs=2e-3)
+    assert tc["eliashberg"]["mustar_cutoff"] == pytest.approx(0.1373, abs=1e-4) and tc["mustar"] == 0.1
+    assert json.loads((al_jarvis / "tc.json").read_text())["tc_eliashberg_K"] == tc["tc_eliashberg_K"]
+
+
+@pytest.mark.parametrize("formula, key", [("allen_dynes_f1f2", "tc_allen_dynes_f1f2_K"),
+                                          ("eliashberg", "tc_eliashberg_K")])
+def test_tc_formula_names_what_tc_k_is(al_jarvis, formula, key):
+    rec = json.loads((al_jarvis / "structure/structure.json").read_text())
+    rec["protocol"]["tc_formula"] = formula
+    (al_jarvis / "structure/structure.json").write_text(json.dumps(rec))
+    tc = tc_step.step_tc("al", al_jarvis, al_jarvis / "tc.json")
+    assert tc["tc_formula"] == formula and tc["tc_K"] == tc[key] and tc["tc_K"] != tc["tc_mcmillan_allen_dynes_K"]
+
+
+def test_missing_a2f_leaves_the_mcmillan_tc(cand):
+    # the al_records fixture keeps no a2F.dos files
+    tc = tc_step.step_tc("al", cand, cand / "tc.json")
+    assert tc["tc_K"] == tc["tc_mcmillan_allen_dynes_K"] > 0
+    assert tc["tc_eliashberg_K"] is None and tc["tc_allen_dynes_f1f2_K"] is None
+    assert tc["a2f_error"].endswith("a2F.dos2: no such file (matdyn.x writes one a2F.dos<i> per broadening)")

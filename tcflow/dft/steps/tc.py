@@ -7,9 +7,46 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tcflow.dft.chain import BY_NAME_RECORD
-from tcflow.dft.eliashberg import choose_broadening, tc_table
+from tcflow.dft.eliashberg import allen_dynes_f1f2, choose_broadening, tc_table
 from tcflow.dft.stage import OK
 from tcflow.io import atomic_write_json, read_json
+
+#: formulas ``tc_K`` can name (protocol key ``tc_formula``) -> the tc.json key holding their value
+TC_FORMULAS = {"mcmillan_allen_dynes": "tc_mcmillan_allen_dynes_K", "allen_dynes_f1f2": "tc_allen_dynes_f1f2_K",
+               "eliashberg": "tc_eliashberg_K"}
+DEFAULT_TC_FORMULA = "mcmillan_allen_dynes"  # the paper's; records written before tc_formula existed
+
+
+def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float | None, tc_mad_K: float | None,
+            mustar: float) -> dict[str, Any]:
+    """Beyond McMillan for broadening ``index`` (0-based), from matdyn's ``a2F.dos<index+1>``:
+    the α²F moments (``a2f``: λ, ω_log, ω̄2 in K), the Allen-Dynes f1 f2 Tc (K) — the
+    McMillan-Allen-Dynes ``tc_mad_K`` of (λ, ω_log) times f1(λ) f2(λ, ω̄2/ω_log of α²F) — and the
+    isotropic Migdal-Eliashberg Tc (K) of that α²F. Unusable input gives None values and ``a2f_error``."""
+    from tcflow.dft import outputs as qo
+    from tcflow.dft.migdal import RY_TO_K, SpectrumError, eliashberg_tc, moments
+
+    path = Path(matdyn_dir) / f"a2F.dos{index + 1}"
+    out: dict[str, Any] = {"a2f": None, "allen_dynes_f1": None, "allen_dynes_f2": None,
+                           "tc_allen_dynes_f1f2_K": None, "tc_eliashberg_K": None}
+    try:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file (matdyn.x writes one a2F.dos<i> per broadening)")
+        a2f = qo.parse_a2f_dos(path)
+        w = [x * RY_TO_K for x in a2f["omega_ry"]]
+        mom = moments(w, a2f["a2f"])
+        out["a2f"] = {"file": f"{path.parent.name}/{path.name}", **mom}
+        if mom["omega_log_K"] is None or mom["omega2_K"] is None:
+            raise SpectrumError(f"{path}: lambda of alpha2F is {mom['lambda']:.4g} (<= 0)")
+        if lam is not None and omega_log_K is not None and tc_mad_K is not None:
+            f1, f2 = allen_dynes_f1f2(lam, mom["omega_log_K"], mom["omega2_K"], mustar)
+            out.update(allen_dynes_f1=f1, allen_dynes_f2=f2, tc_allen_dynes_f1f2_K=f1 * f2 * tc_mad_K)
+        me = eliashberg_tc(w, a2f["a2f"], mustar, t_guess_K=out["tc_allen_dynes_f1f2_K"] or None)
+        out["tc_eliashberg_K"] = me["tc_K"]
+        out["eliashberg"] = {k: me[k] for k in ("below_K", "n_matsubara", "cutoff_K", "mustar_cutoff")}
+    except (OSError, ValueError, ArithmeticError) as exc:   # SpectrumError is a ValueError
+        out["a2f_error"] = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)).splitlines()[0]
+    return out
 
 
 def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) -> dict:
@@ -52,12 +89,16 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
         src = proto["tc_source"]
         rows = md if src == "matdyn" else lx
         i, converged = choose_broadening([r["lambda"] for r in rows], float(proto["lambda_conv_tol"]))
-        out.update({"lambda": rows[i]["lambda"], "omega_log_K": rows[i]["omega_log_K"], "tc_K": rows[i]["tc_K"],
+        out.update({"lambda": rows[i]["lambda"], "omega_log_K": rows[i]["omega_log_K"],
                     "n_ef": rows[i]["n_ef"], "sigma_ry": rows[i]["sigma_ry"], "broadening_index": i,
                     "broadening_converged": converged, "tc_source": src, "mustar": mustar,
                     "selection_rule": f"first broadening whose lambda differs from the next by <= "
                                       f"{proto['lambda_conv_tol']} (relative); else the last",
-                    "min_freq_cm1": recs["matdyn"]["min_freq_cm1"]})
+                    "min_freq_cm1": recs["matdyn"]["min_freq_cm1"],
+                    "tc_mcmillan_allen_dynes_K": rows[i]["tc_K"]})
+        out.update(a2f_tcs(d / "matdyn", i, rows[i]["lambda"], rows[i]["omega_log_K"], rows[i]["tc_K"], mustar))
+        formula = proto.get("tc_formula", DEFAULT_TC_FORMULA)
+        out.update(tc_formula=formula, tc_K=out[TC_FORMULAS[formula]])
     atomic_write_json(out_json, out)
     return out
 
