@@ -37,8 +37,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.qe, pytest.mark.slow]
 #: wall-clock limit of one snakemake run on the test cluster (s)
 RUN_TIMEOUT_S = 1800
 PH_JOBS = 4
-#: QE's Al test case on a coarser q-grid (3 irreducible q-points: the fourth ph.x job has none)
-OVERRIDES = {**AL_OVERRIDES, "qgrid": [2, 2, 2]}
+#: QE's Al test case on coarser grids (k 8^3 / 4^3, q 2^3: 3 irreducible q-points, so the fourth
+#: ph.x job has none) and a smaller smearing, under which the Si insulator keeps its gap
+OVERRIDES = {**AL_OVERRIDES, "kgrid": [8, 8, 8], "qgrid": [2, 2, 2], "degauss_ry": 0.01,
+             "ecutwfc_ry": 20.0, "ecutrho_ry": 160.0, "matdyn_nk": [6, 6, 6]}
 N_IRR_Q = 3
 #: submissions per candidate with the profile's groups: dft_pre, the ph.x chunks, dft_post
 SUBMISSIONS_PER_CANDIDATE = 2 + PH_JOBS
@@ -158,13 +160,18 @@ def _wait_for_ph_q(cluster: Cluster, work: Path, proc: subprocess.Popen, timeout
     raise AssertionError(f"no running dft_ph_q job of al (snakemake exit {proc.poll()})")
 
 
+def _start(root: Path, cluster: Cluster, **popen) -> tuple[Path, Path, subprocess.Popen, int]:
+    """A fresh run in the background, once one of Al's ph.x jobs runs: (work, profile, process, its job)."""
+    work = _workdir(root)
+    profile = site_profile(root / "profile", cluster)
+    proc = subprocess.Popen(_cmd(work, profile), env=_env(cluster), **popen)
+    return work, profile, proc, _wait_for_ph_q(cluster, work, proc)
+
+
 def test_scancel_of_a_ph_job_then_rerun_resumes_exactly(uninterrupted, slurm_cluster, tmp_path):
     ref_work, _, _ = uninterrupted
-    work = _workdir(tmp_path)
-    profile = site_profile(tmp_path / "profile", slurm_cluster)
-    proc = subprocess.Popen(_cmd(work, profile), env=_env(slurm_cluster), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    jid = _wait_for_ph_q(slurm_cluster, work, proc)
+    work, profile, proc, jid = _start(tmp_path, slurm_cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True)
     subprocess.run(["scancel", str(jid)], env=slurm_cluster.env, check=True)
     first = proc.communicate(timeout=RUN_TIMEOUT_S)[0]
     assert proc.returncode != 0, "the cancelled job must fail the run (the profile keeps going)"
@@ -181,11 +188,8 @@ def test_scancel_of_a_ph_job_then_rerun_resumes_exactly(uninterrupted, slurm_clu
 
 def test_killed_head_then_rerun_gives_the_same_tc(uninterrupted, slurm_cluster, tmp_path):
     ref_work, _, _ = uninterrupted
-    work = _workdir(tmp_path)
-    profile = site_profile(tmp_path / "profile", slurm_cluster)
-    proc = subprocess.Popen(_cmd(work, profile), env=_env(slurm_cluster), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    _wait_for_ph_q(slurm_cluster, work, proc)
+    work, profile, proc, _ = _start(tmp_path, slurm_cluster, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
     os.killpg(proc.pid, signal.SIGKILL)  # the head node's process lost; its SLURM jobs run on
     proc.wait()
     _run(work, profile, slurm_cluster, "--unlock")
