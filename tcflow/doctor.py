@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import getpass
+import itertools
 import os
 import re
 import shlex
@@ -299,6 +300,7 @@ def check_throttle(profile: dict, conf: dict) -> list[Finding]:
 
 
 def check_programs(profile: dict, config: dict) -> list[Finding]:
+    """The QE programs (PATH or dft.qe_bin_dir) and every MPI launcher the profile names."""
     bin_dir = config["dft"].get("qe_bin_dir") or ""
     where = {c: shutil.which(os.path.join(bin_dir, c) if bin_dir else c) for c in QE_CODES}
     missing = [c for c, p in where.items() if not p]
@@ -318,22 +320,16 @@ def cif_elements(text: str) -> set[str]:
     """Element symbols of a CIF's atom sites (column ``_atom_site_type_symbol``, else
     ``_atom_site_label``); empty when the file has no such loop."""
     lines = [line.strip() for line in text.splitlines()]
-    i = 0
-    while i < len(lines):
-        if lines[i].lower() != "loop_":
-            i += 1
-            continue
-        tags, values = [], []
-        i += 1
-        while i < len(lines) and lines[i].startswith("_"):
-            tags.append(lines[i].split()[0].lower())
-            i += 1
-        while i < len(lines) and lines[i] and not lines[i].startswith(("_", "loop_", "data_", "#")):
-            values += shlex.split(lines[i])
-            i += 1
+    for i, line in enumerate(lines):
+        tags = [t.split()[0].lower() for t in itertools.takewhile(lambda t: t.startswith("_"), lines[i + 1:])]
         col = next((tags.index(t) for t in ("_atom_site_type_symbol", "_atom_site_label") if t in tags), None)
-        if col is not None:
-            return {m.group(0) for v in values[col::len(tags)] if (m := re.match(r"[A-Z][a-z]?", v))}
+        if line.lower() != "loop_" or col is None:
+            continue
+        rows = itertools.takewhile(lambda r: r and not r.startswith(("_", "loop_", "data_", "#")),
+                                   lines[i + 1 + len(tags):])
+        quoted = lambda r: r.count("'") % 2 == r.count('"') % 2 == 0  # noqa: E731 (else shlex fails)
+        values = [v for row in rows for v in (shlex.split(row) if quoted(row) else row.split())]
+        return {m.group(0) for v in values[col::len(tags)] if (m := re.match(r"[A-Z][a-z]?", v))}
     return set()
 
 
@@ -356,7 +352,7 @@ def check_pseudos(config: dict) -> list[Finding]:
         if not mirror.is_dir():
             return [Finding("warn", "pseudopotentials", f"{pseudo_dir} not fetched yet and no mirror "
                             f"{mirror}: not checked", "run the workflow's fetch_pseudos first")]
-        pseudo_dir, note = mirror, f" (the mirror fetch_pseudos copies from)"
+        pseudo_dir, note = mirror, " (the mirror fetch_pseudos copies from)"
     users: dict[str, list[str]] = {}
     for cif in cifs:
         for el in cif_elements(cif.read_text(errors="replace")) or {"?"}:
