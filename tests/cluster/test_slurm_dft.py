@@ -45,7 +45,8 @@ N_IRR_Q = 3
 #: submissions per candidate with the profile's groups: dft_pre, the ph.x chunks, dft_post
 SUBMISSIONS_PER_CANDIDATE = 2 + PH_JOBS
 TARGETS = ("results/dft/al/tc.json", "results/dft/si/tc.json")
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid \d+ \(log: \S*?/slurm_logs/"
+                       r"(?:rule_(\w+?)/|group_(dft_pre|dft_post)_)")
 
 
 def _workdir(root: Path) -> Path:
@@ -86,14 +87,9 @@ def _run(work: Path, profile: Path, cluster: Cluster, *extra: str, check: bool =
 
 
 def _submitted_rules(out: str) -> list[str]:
-    """The rule (or group) of every sbatch submission, from the plugin's and Snakemake's lines."""
-    # Snakemake names each job before submitting it: "rule dft_relax:" / "group job dft_pre (jobs ...)"
-    names = {}
-    for m in re.finditer(r"^(?:\[.*?\]\s*)?(?:localrule|rule) (\w+):\n(?:.*\n)*?\s+jobid: (\d+)", out, re.M):
-        names[m.group(2)] = m.group(1)
-    for m in re.finditer(r"group job (\w+) \(jobs in lexicogr\. order\):\n(?:.*\n)*?.*?jobid: (\d+)", out, re.M):
-        names.setdefault(m.group(2), m.group(1))
-    return [names.get(jid, "?") for jid, _ in SUBMITTED.findall(out)]
+    """The rule or group of every sbatch submission, from the plugin's "has been submitted" lines
+    (the SLURM log path names it: ``slurm_logs/rule_<rule>/...`` or ``slurm_logs/group_<group>_...``)."""
+    return [m.group(1) or m.group(2) for m in SUBMITTED.finditer(out)]
 
 
 def _squeue(cluster: Cluster) -> list[tuple[int, str]]:
@@ -146,7 +142,7 @@ def test_dft_stage_runs_through_sbatch_and_srun(uninterrupted, slurm_cluster):
     # QE ranks came from srun with the profile's tasks
     tasks = yaml.safe_load((profile / "config.yaml").read_text())["set-resources"]["dft_ph_q"]["tasks"]
     ph_in = next((work / "results/dft/al/ph_q").glob("*.work/run1/ph.*.out")).read_text()
-    assert re.search(rf"Number of MPI processes:\s+{tasks}\b", ph_in)
+    assert re.search(rf"running on\s+{tasks} processors", ph_in)  # QE 6.7: "Parallel version (MPI), running on N processors"
     assert "srun" in (work / "logs/dft/al/ph_q/1.log").read_text()
 
 
