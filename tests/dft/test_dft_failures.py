@@ -67,7 +67,9 @@ def test_a_step_that_fails_on_a_full_disk_leaves_no_staging_directory(tmp_path, 
                       cfg={"min_free_disk_gb": 0})
     with pytest.raises(DiskSpaceError):
         run_step(ctx, fills)
-    assert not list(cand.iterdir())
+    # only the step's (empty, released) lock file stays: no staging or output directory
+    assert [p.name for p in cand.iterdir()] == [".structure.lock"]
+    assert (cand / ".structure.lock").stat().st_size == 0
 
 
 def test_job_done_over_empty_files_is_not_accepted(tmp_path):
