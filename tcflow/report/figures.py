@@ -228,21 +228,12 @@ def fig_funnel(stages: list[dict], reasons: list[tuple[str, int]], out_prefix) -
 
 # ----------------------------------------------------------------------------- per candidate
 def read_a2f(path: str | Path) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """matdyn's ``a2F.dos<i>``: (ω in Ry, total α²F, the λ it prints at the end or None)."""
-    rows, lam = [], None
-    for line in Path(path).read_text().splitlines():
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
-        m = re.match(r"lambda\s*=\s*([-+\d.eE]+)", s)
-        if m:
-            lam = float(m.group(1))
-            continue
-        rows.append([float(x) for x in s.split()[:2]])
-    if not rows:
-        raise ValueError(f"{path}: no a2F data")
-    a = np.array(rows)
-    return a[:, 0], a[:, 1], lam
+    """matdyn's ``a2F.dos<i>``: (ω in Ry, total α²F, the λ it prints at the end or None), read by
+    :func:`tcflow.dft.outputs.parse_a2f_dos`."""
+    from tcflow.dft.outputs import parse_a2f_dos
+
+    a2f = parse_a2f_dos(path)
+    return np.asarray(a2f["omega_ry"], float), np.asarray(a2f["a2f"], float), a2f["lambda"]
 
 
 def cumulative_lambda(omega, a2f) -> np.ndarray:
