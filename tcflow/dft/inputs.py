@@ -93,8 +93,7 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
 
 def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start_q: int | None = None,
              last_q: int | None = None, patterns_only: bool = False,
-             max_seconds: float | None = None, extra: Mapping[str, Any] | None = None,
-             masses: Mapping[str, float] | None = None) -> str:
+             max_seconds: float | None = None, masses: Mapping[str, float] | None = None) -> str:
     """ph.x input: ``ldisp`` on ``qgrid`` with interpolated el-ph, q-points start_q..last_q
     (1-based); ``patterns_only`` computes only the q-list and displacement patterns (GRID init)."""
     params: dict[str, Any] = {
@@ -109,7 +108,6 @@ def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start
         params.update(start_irr=0, last_irr=0)
     for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
         params[f"amass({i})"] = m
-    params.update(extra or {})
     return "el-ph\n" + namelist("inputph", params)
 
 
