@@ -7,6 +7,7 @@ SIGINT (Ctrl-C) while the DFT chain runs.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -58,22 +59,31 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
     configfile = write_config(tmp_path, cfg)
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(configfile), "--cores", "2"]
+    # the interrupted job must be cut while it runs, whatever the machine's speed (scf_fit's pw.x
+    # takes half a second here: a SIGINT aimed at it can land after it has published, a Snakemake
+    # race, not ours). So the test holds scf_fit's step lock (tcflow.dft.stage.step_lock, which a
+    # second job of a step waits on): the scf_fit job starts after relax has finished and waits,
+    # and Ctrl-C then reaches a running job that has published nothing
+    marker = tmp_path / "results" / "dft" / "Al"
+    marker.mkdir(parents=True)
+    lock = open(marker / ".scf_fit.lock", "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     # SIGINT back to its default in the child: a test run started in the background (`cmd &`)
     # inherits SIGINT ignored, and then Python would not turn Ctrl-C into KeyboardInterrupt
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    # wait until the DFT chain is inside pw.x (scf_fit staging, after relax has finished), then
-    # press Ctrl-C: a job is cut in the middle, finished ones stay finished
-    marker = tmp_path / "results" / "dft" / "Al"
+    job_log = tmp_path / "logs" / "dft" / "Al" / "scf_fit.log"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if (marker / "relax").is_dir() and (marker / ".scf_fit.partial").is_dir():
+        if job_log.is_file() and "another job of this step is running" in job_log.read_text():
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"run ended before it could be interrupted:\n{proc.stdout.read()}"
+    assert (marker / "relax").is_dir() and not (marker / "scf_fit").exists()
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
+    lock.close()  # releases the lock
     assert not (tmp_path / "results" / "report" / "report.md").exists(), out
     before = _finished(tmp_path)
     assert "results/data/manifest.json" in before and "results/screen/candidates.csv" in before
