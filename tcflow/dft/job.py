@@ -89,26 +89,35 @@ def launch_from(resources: Any, cfg) -> Launch:
 
 def run(smk: Any) -> dict:
     """Run the step of ``smk.rule`` for one candidate (``smk``: Snakemake's script object)."""
-    from tcflow.dft.stage import StepContext, run_step
+    from tcflow.dft.stage import ResumableInterruption, StepContext, run_step
     from tcflow.dft.steps import resolve
 
     cfg, wc = smk.config["dft"], smk.wildcards
     cid = wc.cid
     cand = Path("results/dft") / cid
-    log.info("%s (%s) in process %d, attempt %s", smk.rule, cid, os.getpid(), getattr(smk, "attempt", 1))
     if smk.rule == TC_RULE:
         from tcflow.dft.steps.tc import finish_candidate
 
+        log.info("%s (%s) in process %d: no QE", smk.rule, cid, os.getpid())
         return finish_candidate(cid, Path(smk.output.tc).parent, smk.output.tc, smk.output.meta, cfg,
                                 seed=smk.params.seed, inputs=[Path(smk.input.structure) / "input.cif"])
     step = BY_RULE[smk.rule]
     runtime = getattr(smk.resources, "runtime", None)
     max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
+    # (Snakemake tells a script its resources, not its attempt: runtime x attempt shows which)
+    limit = (f"runtime {runtime} min, QE stops at {max_s:.0f} s" if runtime and max_s >= 10
+             else f"runtime {runtime} min, QE stops at {max_s:.3g} s" if runtime else "no runtime")
+    log.info("%s (%s) in process %d: %s", smk.rule, cid, os.getpid(), limit)
     ctx = StepContext(step=step, cid=cid, cand=cand, final=Path(smk.output.dir), launch=launch_from(smk.resources, cfg),
                       max_seconds=max_s, cfg=cfg, chunk=int(wc.chunk) if step.chunked else None,
                       ph_jobs=int(cfg["ph_jobs"]), inputs=dict(smk.input.items()),
                       pseudo_dir=cfg["pseudo_dir"] or smk.input.get("pseudo"))
-    return run_step(ctx, resolve(step.func))
+    try:
+        return run_step(ctx, resolve(step.func))
+    except ResumableInterruption as exc:  # name the limit the job ran past and what the retry gets
+        raise ResumableInterruption(f"{exc}; the job's limit was {limit} (dft.max_seconds_fraction "
+                                    f"{cfg['max_seconds_fraction']} of the rule's runtime; a retry "
+                                    "gets runtime x attempt)") from exc
 
 
 def main(smk: Any) -> None:

@@ -9,7 +9,11 @@ uninterrupted run's tc.json and counted in submissions:
 
 - ``scancel`` of a running ph.x chunk job, then a rerun: only that chunk and ``dft_post`` are
   submitted again, and λ, ω_log, Tc are those of the uninterrupted run;
-- the Snakemake head process killed (SIGKILL) while ph.x jobs run, then a rerun: the same Tc.
+- the Snakemake head process killed (SIGKILL) while ph.x jobs run, then a rerun: the same Tc;
+- ph.x jobs past their time (a 1-minute runtime of which QE may use 1 %): each stopped job
+  fails with a line naming the rule, the candidate and the limit, SLURM's retry gets
+  ``runtime x attempt`` and resumes, and the run ends with the uninterrupted Tc, having submitted
+  exactly one more job per stop.
 """
 
 from __future__ import annotations
@@ -68,18 +72,19 @@ def _workdir(root: Path) -> Path:
     return work
 
 
-def _cmd(work: Path, profile: Path, *extra: str) -> list[str]:
+def _cmd(work: Path, profile: Path, *extra: str, targets: tuple[str, ...] = TARGETS) -> list[str]:
     return [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-            "--configfile", str(work / "config.yaml"), "--profile", str(profile), *extra, *TARGETS]
+            "--configfile", str(work / "config.yaml"), "--profile", str(profile), *extra, *targets]
 
 
 def _env(cluster: Cluster) -> dict:
     return dict(cluster.env, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
-def _run(work: Path, profile: Path, cluster: Cluster, *extra: str, check: bool = True) -> str:
-    proc = subprocess.run(_cmd(work, profile, *extra), env=_env(cluster), capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
+def _run(work: Path, profile: Path, cluster: Cluster, *extra: str, check: bool = True,
+         targets: tuple[str, ...] = TARGETS) -> str:
+    proc = subprocess.run(_cmd(work, profile, *extra, targets=targets), env=_env(cluster), capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S)
     out = proc.stdout + proc.stderr
     if check:
         assert proc.returncode == 0, out[-6000:]
@@ -193,3 +198,47 @@ def test_killed_head_then_rerun_gives_the_same_tc(uninterrupted, slurm_cluster, 
     _run(work, profile, slurm_cluster, "--unlock")
     _run(work, profile, slurm_cluster)
     _same_tc(_tc(work, "al"), _tc(ref_work, "al"))
+
+
+def test_job_past_its_runtime_is_retried_with_more_time(uninterrupted, slurm_cluster, tmp_path):
+    ref_work, _, _ = uninterrupted
+    work = _workdir(tmp_path)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    # a 1-minute runtime of which QE may use 1 %: attempt 1 has 0.6 s, under ph.x's minimum
+    # max_seconds (1 s), so each ph.x job stops before its q-point; attempt k has k x 0.6 s (1.2 s
+    # is more than ph.x needs here; on a slower node ph.x itself stops at max_seconds and a later
+    # attempt finishes: four retries)
+    runtime_min = 1
+    config["dft"]["max_seconds_fraction"] = 0.01
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    profile = site_profile(tmp_path / "profile", slurm_cluster)
+    site = yaml.safe_load((profile / "config.yaml").read_text())
+    site["retries"] = 4
+    site["set-resources"]["dft_ph_q"]["runtime"] = f"{runtime_min} * attempt"
+    (profile / "config.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
+
+    out = _run(work, profile, slurm_cluster, targets=("results/dft/al/tc.json",))
+    _same_tc(_tc(work, "al"), _tc(ref_work, "al"))
+    # the jobs' SLURM logs (their stderr; Snakemake clears a rule's log before a retry): one per
+    # submission, each failed attempt's ending in one line naming the rule, the candidate, what
+    # stopped and the limit it ran under, the retry under twice the runtime
+    stops = {}
+    for c in range(1, PH_JOBS + 1):
+        logs = sorted((work / f".snakemake/slurm_logs/rule_dft_ph_q/al_{c}").glob("*.log"),
+                      key=lambda p: int(p.stem))
+        texts = [p.read_text() for p in logs]
+        stops[c] = len(logs) - 1
+        for attempt, text in enumerate(texts, start=1):
+            failed = [line for line in text.splitlines() if line.startswith("dft_ph_q (al): ")]
+            if attempt == len(texts):
+                assert not failed and "Finished jobid" in text, (c, attempt, failed)
+                continue
+            assert len(failed) == 1 and "walltime" in failed[0], (c, attempt, failed)
+            assert f"limit was runtime {runtime_min * attempt} min, QE stops at" in failed[0], failed[0]
+        # the job's own log is the last attempt's: it names its (longer) limit
+        last = (work / f"logs/dft/al/ph_q/{c}.log").read_text()
+        assert f"runtime {runtime_min * len(texts)} min, QE stops at" in last, (c, last)
+    assert stops[PH_JOBS] == 0 and all(stops[c] >= 1 for c in range(1, N_IRR_Q + 1)), stops  # the empty chunk needs no time
+    rules = _submitted_rules(out)
+    assert sorted(rules) == sorted(["dft_pre", "dft_post"] + ["dft_ph_q"] * (PH_JOBS + sum(stops.values()))), \
+        (stops, rules)

@@ -145,7 +145,7 @@ def test_al_record_and_layout(al_run):
     assert json.loads((cand / "metadata.json").read_text())["quantum_espresso"].startswith("6.7")
     # every DFT job ran in a process of its own, as on a cluster (none inside Snakemake's)
     logs = sorted((wd / "logs/dft/al").rglob("*.log"))
-    pids = [int(m) for log in logs for m in re.findall(r" in process (\d+), attempt", log.read_text())]
+    pids = [int(m) for log in logs for m in re.findall(r" in process (\d+): ", log.read_text())]
     assert len(pids) == len(logs) == len(set(pids)), pids
 
 

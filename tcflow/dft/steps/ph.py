@@ -23,6 +23,8 @@ from tcflow.dft.steps import phwork
 from tcflow.io import read_json
 
 log = logging.getLogger(__name__)
+#: ph.x refuses a smaller max_seconds ("phq_readin: Wrong max_seconds", QE 6.7), s
+PH_MIN_MAX_SECONDS = 1.0
 
 
 def init(ctx: StepContext) -> dict:
@@ -70,8 +72,10 @@ def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[
     iq = start
     while end is None or iq <= end:
         budget = None if deadline is None else deadline - time.monotonic()
-        if budget is not None and budget <= 0:
-            raise ResumableInterruption(f"{what}: out of time before q-point {iq}; the next attempt resumes it")
+        if budget is not None and budget < PH_MIN_MAX_SECONDS:
+            raise ResumableInterruption(f"{what}: walltime: out of time before q-point {iq} ({max(budget, 0):.2g} s "
+                                        f"left, ph.x needs max_seconds >= {PH_MIN_MAX_SECONDS:g} s); "
+                                        "the next attempt resumes it")
         tries = []
 
         def make(settings: dict, iq: int = iq) -> str:
