@@ -105,8 +105,7 @@ def run(smk: Any) -> dict:
     runtime = getattr(smk.resources, "runtime", None)
     max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
     # (Snakemake tells a script its resources, not its attempt: runtime x attempt shows which)
-    limit = (f"runtime {runtime} min, QE stops at {max_s:.0f} s" if runtime and max_s >= 10
-             else f"runtime {runtime} min, QE stops at {max_s:.3g} s" if runtime else "no runtime")
+    limit = f"runtime {runtime} min, QE stops at {max_s:.{'0f' if max_s >= 10 else '3g'}} s" if runtime else "no runtime"
     log.info("%s (%s) in process %d: %s", smk.rule, cid, os.getpid(), limit)
     ctx = StepContext(step=step, cid=cid, cand=cand, final=Path(smk.output.dir), launch=launch_from(smk.resources, cfg),
                       max_seconds=max_s, cfg=cfg, chunk=int(wc.chunk) if step.chunked else None,
