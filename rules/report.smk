@@ -208,8 +208,7 @@ rule figure_candidate:
         dispersion="results/dft/{cid}/dispersion",
     output:
         dir=report(directory(f"{FIGURES}/candidates/{{cid}}"), patterns=["{name}.png"],
-                   caption="report/candidate.rst", category="3. Candidates", subcategory="{cid}",
-                   labels={"candidate": "{cid}", "figure": "{name}"}),
+                   caption="report/candidate.rst", category="3. Candidates", subcategory="{cid}"),
     log:
         "logs/report/figure_candidate/{cid}.log",
     benchmark:
