@@ -159,7 +159,8 @@ def fig_structures(generated: np.ndarray, training: np.ndarray, out_prefix) -> d
     axes[0].legend(fontsize=8)
     for ax, col, label in ((axes[1], 1, "density (g/cm³)"), (axes[2], 2, "packing fraction")):
         both = np.concatenate([generated[:, col], training[:, col]])
-        bins = np.linspace(both.min(), both.max(), 31) if len(both) else 10
+        lo, hi = (both.min(), both.max()) if len(both) else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 31)  # one value only: a unit-wide range
         ax.hist(training[:, col], bins=bins, density=True, alpha=0.55, label="training", color="C1")
         ax.hist(generated[:, col], bins=bins, density=True, alpha=0.55, label="generated", color="C0")
         ax.set_xlabel(label)
