@@ -19,9 +19,14 @@ RUN_FIGURES = {"fig1b_periodic_table": True, "fig2_structures": True, "fig3_tc":
 report: "report/workflow.rst"
 
 
+# seconds of work each (Fig. 2 reads every sample's and training CIF: a job of its own on a cluster)
 localrules:
     aggregate,
     report,
+    figure_periodic_table,
+    figure_tc,
+    figure_funnel,
+    figure_candidate,
 
 
 def _aggregate_inputs(wildcards):
