@@ -213,7 +213,7 @@ def fig_tc(train_tc_K, sample_tc_K, dft, out_prefix) -> dict:
 # ----------------------------------------------------------------------------- funnel
 def fig_funnel(stages: list[dict], reasons: list[tuple[str, int]], out_prefix) -> dict:
     """Bars: count per stage (top to bottom in order) and count per failure reason."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(stages), len(reasons), 3) + 1.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(stages), len(reasons), 3) + 1.2), layout="constrained")
     names = [s["stage"] for s in stages][::-1]
     counts = [s["count"] for s in stages][::-1]
     b1 = axes[0].barh(names, counts, color="C0")
@@ -226,6 +226,8 @@ def fig_funnel(stages: list[dict], reasons: list[tuple[str, int]], out_prefix) -
     axes[1].bar_label(b2, fontsize=8)
     axes[1].set_xlabel("structures")
     axes[1].set_title("why they stopped", fontsize=9)
+    for ax in axes:  # counts of structures: whole numbers on the axis
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     out = {"stages": [b.get_width() for b in b1][::-1], "reasons": [b.get_width() for b in b2][::-1] if reasons else []}
     save(fig, out_prefix)
     return out
