@@ -31,6 +31,7 @@ TIMEOUT_S = 60.0
 #: every image result of Snakemake's report, decoded by the browser: [{path, width, height}]
 JS_DECODE = """
 (async () => {
+  if (typeof results === "undefined") return "null";
   const out = [];
   for (const [path, r] of Object.entries(results)) {
     if (!String(r.mime_type).startsWith("image/")) continue;
@@ -200,6 +201,8 @@ def check_report(html: str | Path, screenshot: str | Path | None = None, view_ti
     with Browser() as b:
         b.open(url)
         decoded = json.loads(b.eval(JS_DECODE))
+        if decoded is None:
+            raise ValueError(f"{html}: no embedded `results`: not a Snakemake HTML report")
         images = {d["path"] for d in decoded}
         viewed = []
         for cat, subs in json.loads(b.eval("JSON.stringify(categories)")).items():

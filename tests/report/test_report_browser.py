@@ -81,3 +81,11 @@ def test_every_image_loads_in_chromium(run, tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(text[:m.start(2)] + "AAAA" + m.group(2)[200:] + text[m.end(2):])
     assert check_report(broken)["bad"] == [f"{FIGURES}/candidates/al/dispersion.png"]
+
+
+def test_a_page_that_is_not_a_snakemake_report_is_refused(tmp_path):
+    if not chromium_path():
+        pytest.skip("chromium not installed (apt-get install chromium; make test installs it)")
+    (tmp_path / "x.html").write_text("<html><body><img src='missing.png'></body></html>")
+    with pytest.raises(ValueError, match="not a Snakemake HTML report"):
+        check_report(tmp_path / "x.html")
