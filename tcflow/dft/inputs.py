@@ -106,8 +106,7 @@ def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start
     }
     if patterns_only:
         params.update(start_irr=0, last_irr=0)
-    for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
-        params[f"amass({i})"] = m
+    params.update(_amass(structure, masses))
     return "el-ph\n" + namelist("inputph", params)
 
 
@@ -121,9 +120,22 @@ def matdyn_input(structure, proto: Mapping[str, Any], masses: Mapping[str, float
     params: dict[str, Any] = {"asr": proto["matdyn_asr"], "flfrc": FLFRC, "flfrq": FLFRQ, "la2F": True,
                               "dos": True, "fldos": FLDOS, "nk1": int(nk[0]), "nk2": int(nk[1]),
                               "nk3": int(nk[2]), "ndos": int(proto["matdyn_ndos"])}
-    for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
-        params[f"amass({i})"] = m
-    return namelist("input", params)
+    return namelist("input", {**params, **_amass(structure, masses)})
+
+
+def _amass(structure, masses: Mapping[str, float] | None) -> dict[str, float]:
+    """``amass(i)`` of q2r/matdyn/ph inputs, in QE's species order."""
+    return {f"amass({i})": m for i, m in enumerate(_masses(as_cell(structure), masses).values(), start=1)}
+
+
+def matdyn_path_input(structure, proto: Mapping[str, Any], qpoints_crystal: Sequence[Sequence[float]],
+                      masses: Mapping[str, float] | None = None) -> str:
+    """matdyn.x: frequencies (``flfrq``) at explicit q-points, in crystal coordinates of the
+    cell's reciprocal lattice (``q_in_cryst_coord``), with the chain's acoustic sum rule."""
+    params = {"asr": proto["matdyn_asr"], "flfrc": FLFRC, "flfrq": FLFRQ, "q_in_cryst_coord": True,
+              **_amass(structure, masses)}
+    rows = "".join(" " + " ".join(f"{x:14.9f}" for x in q) + "\n" for q in qpoints_crystal)
+    return namelist("input", params) + f"{len(qpoints_crystal)}\n" + rows
 
 
 def lambda_input(qpoints: Sequence[Sequence[float]], weights: Sequence[int], *, emax_THz: float,
