@@ -202,7 +202,8 @@ def plan(candidates: Sequence[tuple[str, Path]], split_csvs: Sequence[Path], ene
         for el in els:
             if el not in element_info:
                 try:
-                    element_info[el] = element_structure(el, energy_cfg.get("element_cifs"))[1]
+                    st, info = element_structure(el, energy_cfg.get("element_cifs"))
+                    element_info[el] = {**info, "natoms": len(st)}
                 except ElementStructureError as exc:
                     element_info[el] = str(exc)
             if isinstance(element_info[el], str):
@@ -223,7 +224,8 @@ def plan(candidates: Sequence[tuple[str, Path]], split_csvs: Sequence[Path], ene
             else:
                 info = element_info[pid[len(ELEMENT_PREFIX):]]
                 phases[(pid, key)] = {"phase": pid, "ecut": key, "kind": "molecule" if info["molecule"] else "element",
-                                      "formula": pid[len(ELEMENT_PREFIX):], "natoms": None, "source": info["source"]}
+                                      "formula": pid[len(ELEMENT_PREFIX):], "natoms": info["natoms"],
+                                      "source": info["source"]}
     order = {c: i for i, (c, _) in enumerate(candidates)}
     systems.sort(key=lambda r: order[r["id"]])
     return sorted(phases.values(), key=lambda r: (r["ecut"], r["phase"])), systems
