@@ -19,11 +19,13 @@ import hashlib
 import json
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from tcflow.dft.cell import Cell
-from tcflow.dft.chain import MPI_MEM_MB, PW_RUNTIME_MIN, Step
+from tcflow.dft.chain import STEPS as DFT_STEPS
+from tcflow.dft.chain import Step
 from tcflow.dft.stage import OK, StepContext, failed
 from tcflow.energy.phases import parse_ecut_key
 
@@ -35,13 +37,9 @@ ENERGY_STATUSES = (OK, "insulator")
 UNHASHED_KEYS = ("name", "ecutwfc_ry", "ecutrho_ry", "kgrid")
 SPIN = "non-spin-polarised"
 
-STEPS: tuple[Step, ...] = (
-    Step("structure", "energy_structure", "structure", "structure.json"),
-    Step("relax", "energy_relax", "relax", "relax.json", "pw.x", ("structure",), "structure",
-         mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
-    Step("scf_fit", "energy_scf_fit", "scf_fit", "scf_fit.json", "pw.x", ("structure", "relax"), "relax",
-         mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB),
-)
+#: the DFT chain's first three steps (inputs, gates, resources), as rules ``energy_<name>``
+STEPS: tuple[Step, ...] = tuple(replace(s, rule=f"energy_{s.name}", func=s.name)
+                                for s in DFT_STEPS if s.name in ("structure", "relax", "scf_fit"))
 BY_RULE = {s.rule: s for s in STEPS}
 
 
