@@ -33,8 +33,9 @@ from tcflow.energy.phases import parse_ecut_key
 RY_EV = 13.605693122994
 #: scf_fit statuses whose total energy a hull may use
 ENERGY_STATUSES = (OK, "insulator")
-#: protocol keys left out of the label's hash: shown separately (cutoffs) or per structure (k-grid)
-UNHASHED_KEYS = ("name", "ecutwfc_ry", "ecutrho_ry", "kgrid")
+#: protocol keys left out of the label's hash: shown separately (cutoffs) or k-point sampling, which
+#: is per structure anyway (a molecule's Γ point sets kgrid and scf_kgrid_divisor)
+UNHASHED_KEYS = ("name", "ecutwfc_ry", "ecutrho_ry", "kgrid", "scf_kgrid_divisor")
 SPIN = "non-spin-polarised"
 
 #: the DFT chain's first three steps (inputs, gates, resources), as rules ``energy_<name>``
@@ -47,8 +48,8 @@ def phase_config(dft_cfg: Mapping[str, Any], ecut: str, molecule: bool) -> dict:
     """The ``dft`` config a phase's steps run with: the run's, with the cutoffs of ``ecut`` (and,
     for a molecule, the Γ point) as protocol overrides."""
     overrides = {**(dft_cfg.get("overrides") or {}), **parse_ecut_key(ecut)}
-    if molecule:
-        overrides["kgrid"] = [1, 1, 1]
+    if molecule:  # Γ only, for the relax and the scf (a divisor > 1 would make the dense grid 2x2x2)
+        overrides.update(kgrid=[1, 1, 1], scf_kgrid_divisor=1)
     return {**dft_cfg, "overrides": overrides, "phase_molecule": bool(molecule)}
 
 

@@ -23,6 +23,17 @@ def test_phase_config_sets_the_cutoffs_of_its_key_and_a_molecules_gamma_point():
     assert proto["ecutwfc_ry"] == 45.0 and proto["kgrid"] == [1, 1, 1]
 
 
+@pytest.mark.parametrize("name", ["fast", "jarvis", "sssp"])
+def test_a_molecule_is_computed_at_the_gamma_point_only_and_shares_the_label(name):
+    from tcflow.dft.protocol import derive_grids
+
+    cfg = phase_config({**DFT, "protocol": name, "overrides": {}}, "45-360", molecule=True)
+    proto = get_protocol(name, cfg["overrides"])
+    grids = derive_grids(proto, (12.0, 12.0, 12.0))
+    assert grids["k_relax"] == grids["k_dense"] == [1, 1, 1]
+    assert protocol_hash(proto) == protocol_hash(get_protocol(name))
+
+
 def test_molecule_relax_input_moves_ions_in_a_fixed_box():
     s, _ = element_structure("N")
     proto = get_protocol("fast")
