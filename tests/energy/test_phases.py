@@ -36,8 +36,9 @@ def _splits(tmp_path: Path, rows) -> list[Path]:
     return paths
 
 
-@pytest.fixture
-def world(tmp_path):
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("phases")
     vc = _rocksalt()
     big = _v2c().make_supercell([2, 2, 2], in_place=False)  # 24 atoms: over max_phase_atoms
     rows = [("J-VC", vc), ("J-VC-super", vc.make_supercell([1, 1, 2], in_place=False)),  # the candidate, twice
