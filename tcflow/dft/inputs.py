@@ -56,16 +56,17 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
              kgrid: Sequence[int], pseudo_dir: str, pseudos: Mapping[str, str], la2f: bool = False,
              max_seconds: float | None = None, extra_electrons: Mapping[str, Any] | None = None,
              extra_ions: Mapping[str, Any] | None = None, masses: Mapping[str, float] | None = None) -> str:
-    """pw.x input for ``calculation`` in {'scf', 'vc-relax'} on ``structure`` (a :class:`Cell` or a
+    """pw.x input for ``calculation`` in {'scf', 'vc-relax', 'relax'} on ``structure`` (a :class:`Cell` or a
     pymatgen Structure); ``masses``: element -> amu (default pymatgen's); ``extra_ions``: more
-    ``&ions`` keys of a vc-relax (e.g. ``trust_radius_ini``, bohr)."""
+    ``&ions`` keys of a (vc-)relax (e.g. ``trust_radius_ini``, bohr). ``relax`` moves the ions in a
+    fixed cell (a molecule in its box)."""
     cell = as_cell(structure)
     species = cell.kinds
     control = {
         "calculation": calculation, "prefix": PREFIX, "outdir": OUTDIR, "pseudo_dir": str(pseudo_dir),
         "tstress": True, "tprnfor": True, "max_seconds": max_seconds,
     }
-    if calculation == "vc-relax":
+    if calculation in ("vc-relax", "relax"):
         control.update(nstep=int(proto["relax_nstep"]), etot_conv_thr=float(proto["etot_conv_thr_ry"]),
                        forc_conv_thr=float(proto["forc_conv_thr_ry_bohr"]))
     system = {
@@ -78,8 +79,9 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
                  "mixing_mode": proto["mixing_mode"], "electron_maxstep": int(proto["electron_maxstep"])}
     electrons.update(extra_electrons or {})
     text = namelist("control", control) + namelist("system", system) + namelist("electrons", electrons)
-    if calculation == "vc-relax":
+    if calculation in ("vc-relax", "relax"):
         text += namelist("ions", {"ion_dynamics": "bfgs", **(extra_ions or {})})
+    if calculation == "vc-relax":
         text += namelist("cell", {"cell_dynamics": "bfgs", "press_conv_thr": float(proto["press_conv_thr_kbar"])})
     m = _masses(cell, masses)
     text += "ATOMIC_SPECIES\n" + "".join(f" {el} {m[el]:.6f} {pseudos[el]}\n" for el in species)
