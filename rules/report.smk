@@ -29,16 +29,8 @@ localrules:
     figure_candidate,
 
 
-def _aggregate_inputs(wildcards):
-    inputs = {
-        "tc": expand("results/dft/{cid}/tc.json", cid=candidate_ids()),
-        "candidates": CANDIDATES_DIR,
-        "table": CANDIDATES_TABLE,
-        "data": expand("results/data/{split}.csv", split=["train", "val", "test"]),
-    }
-    if ENERGY_ENABLED:  # optional input (see HULL_CSV)
-        inputs["hull"] = HULL_CSV
-    return inputs
+#: the optional input of aggregate, fixed at parse time (see HULL_CSV)
+HULL_INPUT = {"hull": HULL_CSV} if ENERGY_ENABLED else {}
 
 
 def run_figures(wildcards=None):
@@ -52,8 +44,13 @@ def candidate_figures(wildcards=None):
 
 
 rule aggregate:
+    # only tc waits for the checkpoint: the rest stays in the DAG before it
     input:
-        unpack(_aggregate_inputs),
+        tc=lambda wc: expand("results/dft/{cid}/tc.json", cid=candidate_ids()),
+        candidates=CANDIDATES_DIR,
+        table=CANDIDATES_TABLE,
+        data=expand("results/data/{split}.csv", split=["train", "val", "test"]),
+        **HULL_INPUT,
     output:
         csv=report("results/report/candidates.csv", caption="report/candidates.rst", category="4. Tables"),
     log:
@@ -78,7 +75,6 @@ def _report_inputs(wildcards):
         "rejected": "results/screen/rejected.csv",
         "candidates_table": CANDIDATES_TABLE,
         "figures": run_figures(),
-        "candidate_figures": candidate_figures(),
     }
     if GENERATED:
         inputs["screened"] = "results/screen/screened.csv"
@@ -87,8 +83,10 @@ def _report_inputs(wildcards):
 
 
 rule report:
+    # candidate_figures waits for the checkpoint (a function of its own): the rest does not
     input:
         unpack(_report_inputs),
+        candidate_figures=candidate_figures,
     output:
         md="results/report/report.md",
         table1_csv=report("results/report/table1.csv", caption="report/table1.rst", category="4. Tables"),

@@ -154,7 +154,7 @@ def fig_structures(generated: np.ndarray, training: np.ndarray, out_prefix) -> d
     fg, ft = formula_type_fractions(generated[:, 0]), formula_type_fractions(training[:, 0])
     bars_g = axes[0].bar(x - 0.2, fg, 0.4, label=f"generated ({len(generated)})")
     bars_t = axes[0].bar(x + 0.2, ft, 0.4, label=f"training ({len(training)})")
-    axes[0].set_xticks(x, FORMULA_TYPES)
+    axes[0].set_xticks(x, FORMULA_TYPES, fontsize=8, rotation=20)
     axes[0].set_ylabel("fraction of structures")
     axes[0].legend(fontsize=8)
     for ax, col, label in ((axes[1], 1, "density (g/cm³)"), (axes[2], 2, "packing fraction")):
