@@ -3,7 +3,8 @@
 Run level (``results/report/figures/``): Fig. 1b and Fig. 2 (only when the candidates were
 generated), Fig. 3 and the funnel. Per candidate (``results/report/figures/candidates/<id>/``,
 written as a whole: a staging directory renamed on success): ``eliashberg`` (α²F with λ(ω), the
-phonon DOS, λ(σ)) and ``dispersion`` for a candidate whose DFT ended ``ok``, and always
+phonon DOS, λ(σ)) for a candidate whose DFT ended ``ok``, ``dispersion`` also for a dynamically
+unstable one (its imaginary branches), and always
 ``figures.json``: which figures are there, and why any is absent. Every figure is PNG + SVG.
 """
 
@@ -75,19 +76,19 @@ def candidate(cid: str, tc_json, matdyn_dir, dispersion_dir, out_dir) -> dict:
     record: dict = {"id": cid, "status": tc_rec["status"], "figures": {}, "absent": {}}
     with atomic_dir(out_dir) as tmp:
         if tc_rec["status"] != "ok":
-            reason = f"DFT status {tc_rec['status']!r} ({tc_json}): no per-candidate figures"
-            record["absent"] = {"eliashberg": reason, "dispersion": reason}
+            record["absent"]["eliashberg"] = f"DFT status {tc_rec['status']!r} ({tc_json}): no Tc, no α²F figure"
         else:
             fig_candidate(cid, tc_rec, matdyn_dir, tmp / "eliashberg")
             record["figures"]["eliashberg"] = [str(tc_json), str(matdyn_dir)]
-            disp = Path(dispersion_dir) / "dispersion.json"
-            drec = read_json(disp)
-            if drec["status"] == "ok":
-                fig_dispersion(Path(dispersion_dir) / drec["flfrq"], tmp / "dispersion",
-                               title=f"{cid}: phonon dispersion (matdyn.x from q2r's force constants)",
-                               path_info=drec)
-                record["figures"]["dispersion"] = [str(disp), str(Path(dispersion_dir) / drec["flfrq"])]
-            else:
-                record["absent"]["dispersion"] = f"rule dft_dispersion: {drec.get('reason') or drec['status']} ({disp})"
+        disp = Path(dispersion_dir) / "dispersion.json"
+        drec = read_json(disp) if disp.is_file() else {"status": "no dispersion.json"}
+        if drec["status"] == "ok":
+            fig_dispersion(Path(dispersion_dir) / drec["flfrq"], tmp / "dispersion",
+                           title=f"{cid}: phonon dispersion (matdyn.x from q2r's force constants)"
+                           + ("; dynamically unstable" if tc_rec["status"] == "dynamically_unstable" else ""),
+                           path_info=drec)
+            record["figures"]["dispersion"] = [str(disp), str(Path(dispersion_dir) / drec["flfrq"])]
+        else:
+            record["absent"]["dispersion"] = f"rule dft_dispersion: {drec.get('reason') or drec['status']} ({disp})"
         atomic_write_json(tmp / CANDIDATE_RECORD, record)
     return record

@@ -96,12 +96,12 @@ def test_dispersion_step_runs_matdyn(cand):
     assert f[ix] == pytest.approx([150.1, 150.1, 311.4], abs=1.0)
 
 
-def test_dispersion_skipped_when_dft_not_ok(cand):
+def test_dispersion_skipped_without_force_constants(cand):
     tc = json.loads((cand / "tc.json").read_text())
-    (cand / "tc.json").write_text(json.dumps({**tc, "status": "dynamically_unstable"}))
+    (cand / "tc.json").write_text(json.dumps({**tc, "status": "insulator"}))
     rec = run_step(_ctx(cand), dispersion)
-    assert rec == {"status": "dynamically_unstable", "skipped": True,
-                   "reason": "DFT status 'dynamically_unstable' (results/dft/al/tc.json): no dispersion"}
+    assert rec == {"status": "insulator", "skipped": True,
+                   "reason": "DFT status 'insulator' (results/dft/al/tc.json): no dispersion"}
     assert sorted(p.name for p in (cand / "dispersion").iterdir()) == ["dispersion.json"]
 
 

@@ -46,7 +46,15 @@ def test_candidate_without_dispersion_or_not_ok(tmp_path):
     (tmp_path / "tc.json").write_text(json.dumps(tc))
     rec = figjobs.candidate("si", tmp_path / "tc.json", AL / "matdyn", disp, tmp_path / "si")
     assert _pngs(tmp_path / "si") == [] and rec["figures"] == {}
-    assert rec["absent"]["eliashberg"] == f"DFT status 'insulator' ({tmp_path / 'tc.json'}): no per-candidate figures"
+    assert rec["absent"]["eliashberg"] == f"DFT status 'insulator' ({tmp_path / 'tc.json'}): no Tc, no α²F figure"
+
+
+def test_unstable_candidate_gets_its_dispersion_only(tmp_path):
+    tc = {**json.loads((AL / "tc.json").read_text()), "status": "dynamically_unstable"}
+    (tmp_path / "tc.json").write_text(json.dumps(tc))
+    rec = figjobs.candidate("x", tmp_path / "tc.json", AL / "matdyn", DISP, tmp_path / "x")
+    assert _pngs(tmp_path / "x") == ["dispersion.png"] and list(rec["figures"]) == ["dispersion"]
+    assert rec["absent"] == {"eliashberg": f"DFT status 'dynamically_unstable' ({tmp_path / 'tc.json'}): no Tc, no α²F figure"}
 
 
 def _run_files(tmp_path: Path) -> dict:
@@ -130,14 +138,17 @@ def test_report_figures_and_what_is_absent(tmp_path):
     figjobs.candidate("al", AL / "tc.json", AL / "matdyn", DISP, figs / "candidates" / "al")
     tc = {**json.loads((AL / "tc.json").read_text()), "status": "insulator"}
     (tmp_path / "si.json").write_text(json.dumps(tc))
-    figjobs.candidate("si", tmp_path / "si.json", AL / "matdyn", DISP, figs / "candidates" / "si")
+    (tmp_path / "si_disp").mkdir()  # what dft_dispersion records for a candidate without force constants
+    (tmp_path / "si_disp" / "dispersion.json").write_text(json.dumps(
+        {"status": "insulator", "skipped": True, "reason": "DFT status 'insulator' (results/dft/si/tc.json): no dispersion"}))
+    figjobs.candidate("si", tmp_path / "si.json", AL / "matdyn", tmp_path / "si_disp", figs / "candidates" / "si")
     shutil.copy(figs / "candidates" / "al" / "eliashberg.png", figs / "fig3_tc.png")  # stands in for Fig. 3 here
     summary = pd.DataFrame({"id": ["al", "si"], "formula": ["Al", "Si"], "status": ["ok", "insulator"],
                             "tc_K": [1.2, None], "lambda": [0.4, None], "omega_log_K": [300.0, None]})
     text = _report(tmp_path, summary, figs)
     assert "![Fig. 3: Tc distributions" in text and "(figures/fig3_tc.png)" in text and "figures/funnel.png" not in text
     assert "](figures/candidates/al/dispersion.png)" in text and "](figures/candidates/al/eliashberg.png)" in text
-    assert "### Candidate `si` (DFT status insulator)" in text and "- no dispersion figure: DFT status 'insulator'" in text
+    assert "### Candidate `si` (DFT status insulator)" in text and "- no dispersion figure: rule dft_dispersion: DFT status 'insulator'" in text
     absent = text.split("## Not part of this run")[1]
     assert "energy stage" in absent and "Fig. 1b and Fig. 2" in absent and "dispersion" not in absent
 

@@ -2,8 +2,9 @@
 candidate's q2r force constants, for the report (rule ``dft_dispersion``, not part of the chain:
 ``tc.json`` does not wait for it, and its failure is recorded, never raised).
 
-Runs only for a candidate whose ``tc.json`` has status ``ok`` (else it records that status,
-``skipped``). The record ``dispersion.json`` holds the path (``x`` in 1/Å, 2π included; the
+Runs for a candidate whose ``tc.json`` has status ``ok`` or ``dynamically_unstable`` (force
+constants exist; the imaginary branches are what a user wants to see), else it records that
+status, ``skipped``. The record ``dispersion.json`` holds the path (``x`` in 1/Å, 2π included; the
 labelled ``ticks``; the segment ``starts``) next to matdyn's ``matdyn.freq`` in the directory.
 """
 
@@ -15,6 +16,9 @@ from tcflow.dft.runner import run_qe
 from tcflow.dft.stage import OK, StepContext, copy_files, failed
 from tcflow.io import read_json
 
+#: tc.json statuses of a candidate whose q2r force constants exist
+WITH_FORCE_CONSTANTS = (OK, "dynamically_unstable")
+
 
 def dispersion(ctx: StepContext) -> dict:
     """matdyn.x along the path of :func:`tcflow.dft.kpath.high_symmetry_path` (crystal
@@ -22,7 +26,7 @@ def dispersion(ctx: StepContext) -> dict:
     from pymatgen.core import Structure
 
     tc = read_json(ctx.cand / "tc.json")
-    if tc["status"] != OK:
+    if tc["status"] not in WITH_FORCE_CONSTANTS:
         return {"status": tc["status"], "skipped": True,
                 "reason": f"DFT status {tc['status']!r} (results/dft/{ctx.cid}/tc.json): no dispersion"}
     from tcflow.dft.kpath import LINE_DENSITY, high_symmetry_path
