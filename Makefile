@@ -1,5 +1,6 @@
 # tcflow: the README's two commands.
-#   make run    set up (venv, pinned packages, Quantum ESPRESSO) and run the workflow on CONFIG
+#   make run    set up (venv, pinned packages, Quantum ESPRESSO), run the workflow on CONFIG, write
+#               the HTML report and print a summary (counts per stage, best candidates, where things are)
 #   make test   same setup, then the whole test suite
 #   make doctor preflight of a SLURM run on the login node (PROFILE, CONFIG): one line per finding
 # run and test are idempotent: the setup steps do nothing when already done.
@@ -10,10 +11,11 @@ CONFIG ?= config/config.yaml
 CORES  ?= 2
 PROFILE ?= profiles/slurm
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages: Quantum ESPRESSO 6.7 for the DFT stage; SLURM + munge for the cluster tests, and
-# libpmix-dev (libpmix.so) for srun to start QE's Open MPI ranks through its pmix plugin.
+# Debian packages: Quantum ESPRESSO 6.7 for the DFT stage; SLURM + munge for the cluster tests,
+# libpmix-dev (libpmix.so) for srun to start QE's Open MPI ranks through its pmix plugin, and
+# chromium for the test that opens the HTML report in a real (headless) browser.
 APT_RUN  := quantum-espresso
-APT_TEST := quantum-espresso slurm-wlm munge libpmix-dev
+APT_TEST := quantum-espresso slurm-wlm munge libpmix-dev chromium
 
 .PHONY: run test setup apt-run apt-test dryrun doctor clean
 
@@ -33,17 +35,17 @@ apt-run:
 
 apt-test:
 	@command -v pw.x >/dev/null && command -v slurmctld >/dev/null && command -v munged >/dev/null && \
-	  ls /usr/lib/*/libpmix.so >/dev/null 2>&1 || \
+	  command -v chromium >/dev/null && ls /usr/lib/*/libpmix.so >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_TEST); }
 
 run: setup apt-run
 	@# plain YAML only: names the file and the tag that Snakemake's loader would refuse without saying which
 	$(VENV)/bin/python -m tcflow.config $(CONFIG)
 	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG)
+	@# Snakemake's own report: one self-contained HTML file with the figures and tables (captions: rules/report/)
+	$(VENV)/bin/snakemake --profile profiles/local --configfile $(CONFIG) --report results/report/report.html
 	@echo
-	@echo "Results: results/   (layout: docs/output.md)"
-	@echo "Table:   results/report/candidates.csv"
-	@echo "Report:  results/report/report.md"
+	@$(VENV)/bin/python -m tcflow.report.summary
 
 test: setup apt-test
 	$(VENV)/bin/pytest

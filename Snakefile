@@ -1,6 +1,7 @@
 # tcflow: inverse design of conventional superconductors.
 #   data -> train_cdvae -> sample_cdvae (shards) -> merge_samples -> screen -> candidates (checkpoint)
 #        -> per-candidate Quantum ESPRESSO el-ph chain -> aggregate -> report
+#        (energy.enabled: elemental references + competing phases -> results/energy/hull.csv)
 # Run:   snakemake --cores 2                      (embedded default, config/config.yaml)
 #        snakemake --profile profiles/slurm --configfile config/paper.yaml
 import os
@@ -18,6 +19,7 @@ include: "rules/data.smk"
 include: "rules/generate.smk"
 include: "rules/screen.smk"
 include: "rules/dft.smk"
+include: "rules/energy.smk"
 include: "rules/report.smk"
 
 
@@ -25,6 +27,8 @@ rule all:
     input:
         "results/report/report.md",
         "results/report/candidates.csv",
+        # formation energy and hull (rules/energy.smk), when energy.enabled
+        ["results/energy/hull.csv"] if config["energy"]["enabled"] else [],
     default_target: True
 
 

@@ -114,3 +114,29 @@ rule dft_tc:
         "../envs/ml.yaml"
     script:
         "../workflow_scripts/dft_step.py"
+
+
+# The report's phonon dispersion along a high-symmetry path (tcflow.dft.steps.dispersion): one
+# cheap matdyn.x run from q2r's force constants after tc.json, under the step contract (staging
+# directory renamed on success). Outside the chain: tc.json never waits for it, a candidate whose
+# DFT did not end ok records that and runs nothing, and a matdyn.x failure is recorded in
+# dispersion.json, not raised (the other candidates and the report go on).
+rule dft_dispersion:
+    input:
+        structure=f"{DFT_DIR}/structure",
+        relax=f"{DFT_DIR}/relax",
+        q2r=f"{DFT_DIR}/q2r",
+        tc=f"{DFT_DIR}/tc.json",
+    output:
+        dir=directory(f"{DFT_DIR}/dispersion"),
+    log:
+        f"{DFT_LOG}/dispersion.log",
+    benchmark:
+        f"{DFT_BENCH}/dispersion.tsv"
+    threads: 1
+    resources:
+        **_dft_resources(dft_chain.DISPERSION),
+    conda:
+        "../envs/qe.yaml"
+    script:
+        "../workflow_scripts/dft_step.py"

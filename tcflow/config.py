@@ -108,10 +108,19 @@ def _check_paths(config: dict) -> None:
             raise ConfigError(f"config error: candidates.path: no *.cif files in {p}")
 
 
+def _check_energy_paths(config: dict) -> None:
+    """``energy.reference_cifs`` / ``energy.element_cifs``: a directory when set."""
+    for key in ("reference_cifs", "element_cifs"):
+        value = config.get("energy", {}).get(key)
+        if value and not Path(value).is_dir():
+            raise ConfigError(f"config error: energy.{key}: directory {value} not found")
+
+
 def check_config(config: dict, schema_path: str | os.PathLike) -> dict:
     """Validate the schema (defaults filled in place), then the cross-key and path checks."""
     validate_schema(config, schema_path)
     _check_paths(config)
+    _check_energy_paths(config)
     return config
 
 

@@ -75,7 +75,11 @@ STEPS: tuple[Step, ...] = (
 )
 #: the final job: tc.json and metadata.json from every step's record
 TC_RULE = "dft_tc"
-BY_RULE = {s.rule: s for s in STEPS}
+#: the report's phonon dispersion: a step under the same contract (staging, record, gate), after
+#: tc.json and outside the chain (tc.json never waits for it; rule in rules/dft.smk)
+DISPERSION = Step("dispersion", "dft_dispersion", "dispersion:dispersion", "dispersion.json", "matdyn.x",
+                  ("structure", "relax", "q2r"), "q2r", runtime_min=30, mem_mb=4000)
+BY_RULE = {s.rule: s for s in (*STEPS, DISPERSION)}
 #: step name -> its record file (the two ph.x modes share the name and record of `ph`)
 BY_NAME_RECORD = {s.name: s.record for s in STEPS}
 

@@ -56,16 +56,17 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
              kgrid: Sequence[int], pseudo_dir: str, pseudos: Mapping[str, str], la2f: bool = False,
              max_seconds: float | None = None, extra_electrons: Mapping[str, Any] | None = None,
              extra_ions: Mapping[str, Any] | None = None, masses: Mapping[str, float] | None = None) -> str:
-    """pw.x input for ``calculation`` in {'scf', 'vc-relax'} on ``structure`` (a :class:`Cell` or a
+    """pw.x input for ``calculation`` in {'scf', 'vc-relax', 'relax'} on ``structure`` (a :class:`Cell` or a
     pymatgen Structure); ``masses``: element -> amu (default pymatgen's); ``extra_ions``: more
-    ``&ions`` keys of a vc-relax (e.g. ``trust_radius_ini``, bohr)."""
+    ``&ions`` keys of a (vc-)relax (e.g. ``trust_radius_ini``, bohr). ``relax`` moves the ions in a
+    fixed cell (a molecule in its box)."""
     cell = as_cell(structure)
     species = cell.kinds
     control = {
         "calculation": calculation, "prefix": PREFIX, "outdir": OUTDIR, "pseudo_dir": str(pseudo_dir),
         "tstress": True, "tprnfor": True, "max_seconds": max_seconds,
     }
-    if calculation == "vc-relax":
+    if calculation in ("vc-relax", "relax"):
         control.update(nstep=int(proto["relax_nstep"]), etot_conv_thr=float(proto["etot_conv_thr_ry"]),
                        forc_conv_thr=float(proto["forc_conv_thr_ry_bohr"]))
     system = {
@@ -78,8 +79,9 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
                  "mixing_mode": proto["mixing_mode"], "electron_maxstep": int(proto["electron_maxstep"])}
     electrons.update(extra_electrons or {})
     text = namelist("control", control) + namelist("system", system) + namelist("electrons", electrons)
-    if calculation == "vc-relax":
+    if calculation in ("vc-relax", "relax"):
         text += namelist("ions", {"ion_dynamics": "bfgs", **(extra_ions or {})})
+    if calculation == "vc-relax":
         text += namelist("cell", {"cell_dynamics": "bfgs", "press_conv_thr": float(proto["press_conv_thr_kbar"])})
     m = _masses(cell, masses)
     text += "ATOMIC_SPECIES\n" + "".join(f" {el} {m[el]:.6f} {pseudos[el]}\n" for el in species)
@@ -106,8 +108,7 @@ def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start
     }
     if patterns_only:
         params.update(start_irr=0, last_irr=0)
-    for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
-        params[f"amass({i})"] = m
+    params.update(_amass(structure, masses))
     return "el-ph\n" + namelist("inputph", params)
 
 
@@ -121,9 +122,22 @@ def matdyn_input(structure, proto: Mapping[str, Any], masses: Mapping[str, float
     params: dict[str, Any] = {"asr": proto["matdyn_asr"], "flfrc": FLFRC, "flfrq": FLFRQ, "la2F": True,
                               "dos": True, "fldos": FLDOS, "nk1": int(nk[0]), "nk2": int(nk[1]),
                               "nk3": int(nk[2]), "ndos": int(proto["matdyn_ndos"])}
-    for i, (el, m) in enumerate(_masses(as_cell(structure), masses).items(), start=1):
-        params[f"amass({i})"] = m
-    return namelist("input", params)
+    return namelist("input", {**params, **_amass(structure, masses)})
+
+
+def _amass(structure, masses: Mapping[str, float] | None) -> dict[str, float]:
+    """``amass(i)`` of q2r/matdyn/ph inputs, in QE's species order."""
+    return {f"amass({i})": m for i, m in enumerate(_masses(as_cell(structure), masses).values(), start=1)}
+
+
+def matdyn_path_input(structure, proto: Mapping[str, Any], qpoints_crystal: Sequence[Sequence[float]],
+                      masses: Mapping[str, float] | None = None) -> str:
+    """matdyn.x: frequencies (``flfrq``) at explicit q-points, in crystal coordinates of the
+    cell's reciprocal lattice (``q_in_cryst_coord``), with the chain's acoustic sum rule."""
+    params = {"asr": proto["matdyn_asr"], "flfrc": FLFRC, "flfrq": FLFRQ, "q_in_cryst_coord": True,
+              **_amass(structure, masses)}
+    rows = "".join(" " + " ".join(f"{x:14.9f}" for x in q) + "\n" for q in qpoints_crystal)
+    return namelist("input", params) + f"{len(qpoints_crystal)}\n" + rows
 
 
 def lambda_input(qpoints: Sequence[Sequence[float]], weights: Sequence[int], *, emax_THz: float,

@@ -89,7 +89,7 @@ def launch_from(resources: Any, cfg) -> Launch:
 
 def run(smk: Any) -> dict:
     """Run the step of ``smk.rule`` for one candidate (``smk``: Snakemake's script object)."""
-    from tcflow.dft.stage import ResumableInterruption, StepContext, run_step
+    from tcflow.dft.stage import StepContext
     from tcflow.dft.steps import resolve
 
     cfg, wc = smk.config["dft"], smk.wildcards
@@ -102,20 +102,35 @@ def run(smk: Any) -> dict:
         return finish_candidate(cid, Path(smk.output.tc).parent, smk.output.tc, smk.output.meta, cfg,
                                 seed=smk.params.seed, inputs=[Path(smk.input.structure) / "input.cif"])
     step = BY_RULE[smk.rule]
-    runtime = getattr(smk.resources, "runtime", None)
-    max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
-    # (Snakemake tells a script its resources, not its attempt: runtime x attempt shows which)
-    limit = f"runtime {runtime} min, QE stops at {max_s:.{'0f' if max_s >= 10 else '3g'}} s" if runtime else "no runtime"
+    max_s, limit = walltime(smk.resources, cfg)
     log.info("%s (%s) in process %d: %s", smk.rule, cid, os.getpid(), limit)
     ctx = StepContext(step=step, cid=cid, cand=cand, final=Path(smk.output.dir), launch=launch_from(smk.resources, cfg),
                       max_seconds=max_s, cfg=cfg, chunk=int(wc.chunk) if step.chunked else None,
                       ph_jobs=int(cfg["ph_jobs"]), inputs=dict(smk.input.items()),
                       pseudo_dir=cfg["pseudo_dir"] or smk.input.get("pseudo"))
+    return run_named(ctx, resolve(step.func), limit)
+
+
+def walltime(resources: Any, cfg) -> tuple[float | None, str]:
+    """When pw.x/ph.x must stop cleanly (s: ``dft.max_seconds_fraction`` of the rule's
+    ``runtime`` in minutes; None without one) and the limit in words, for the log."""
+    runtime = getattr(resources, "runtime", None)
+    max_s = runtime * SECONDS_PER_MINUTE * cfg["max_seconds_fraction"] if runtime else None
+    # (Snakemake tells a script its resources, not its attempt: runtime x attempt shows which)
+    limit = f"runtime {runtime} min, QE stops at {max_s:.{'0f' if max_s >= 10 else '3g'}} s" if runtime else "no runtime"
+    return max_s, limit
+
+
+def run_named(ctx, func, limit: str) -> dict:
+    """:func:`tcflow.dft.stage.run_step`; a walltime stop names the limit the job ran past and
+    what the retry gets."""
+    from tcflow.dft.stage import ResumableInterruption, run_step
+
     try:
-        return run_step(ctx, resolve(step.func))
-    except ResumableInterruption as exc:  # name the limit the job ran past and what the retry gets
+        return run_step(ctx, func)
+    except ResumableInterruption as exc:
         raise ResumableInterruption(f"{exc}; the job's limit was {limit} (dft.max_seconds_fraction "
-                                    f"{cfg['max_seconds_fraction']} of the rule's runtime; a retry "
+                                    f"{ctx.cfg['max_seconds_fraction']} of the rule's runtime; a retry "
                                     "gets runtime x attempt)") from exc
 
 

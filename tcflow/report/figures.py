@@ -9,7 +9,8 @@
 - :func:`fig_funnel`: counts per stage and per failure reason.
 - :func:`fig_candidate`: α²F(ω) with the cumulative λ(ω) = 2∫α²F(ω')/ω' dω', the phonon DOS
   (frequencies in meV) and λ(σ) (σ in Ry) with the chosen broadening marked.
-- :func:`fig_dispersion`: phonon branches from a matdyn ``flfrq`` file, in the file's q order.
+- :func:`fig_dispersion`: phonon branches from a matdyn ``flfrq`` file, in the file's q order,
+  along the labelled high-symmetry path of rule ``dft_dispersion`` when its record is given.
 
 Every function returns the numbers it plotted (read back from the drawn artists), so tests can
 compare them with the inputs.
@@ -153,12 +154,13 @@ def fig_structures(generated: np.ndarray, training: np.ndarray, out_prefix) -> d
     fg, ft = formula_type_fractions(generated[:, 0]), formula_type_fractions(training[:, 0])
     bars_g = axes[0].bar(x - 0.2, fg, 0.4, label=f"generated ({len(generated)})")
     bars_t = axes[0].bar(x + 0.2, ft, 0.4, label=f"training ({len(training)})")
-    axes[0].set_xticks(x, FORMULA_TYPES)
+    axes[0].set_xticks(x, FORMULA_TYPES, fontsize=8, rotation=20)
     axes[0].set_ylabel("fraction of structures")
     axes[0].legend(fontsize=8)
     for ax, col, label in ((axes[1], 1, "density (g/cm³)"), (axes[2], 2, "packing fraction")):
         both = np.concatenate([generated[:, col], training[:, col]])
-        bins = np.linspace(both.min(), both.max(), 31) if len(both) else 10
+        lo, hi = (both.min(), both.max()) if len(both) else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 31)  # one value only: a unit-wide range
         ax.hist(training[:, col], bins=bins, density=True, alpha=0.55, label="training", color="C1")
         ax.hist(generated[:, col], bins=bins, density=True, alpha=0.55, label="generated", color="C0")
         ax.set_xlabel(label)
@@ -173,14 +175,17 @@ def fig_structures(generated: np.ndarray, training: np.ndarray, out_prefix) -> d
 # ----------------------------------------------------------------------------- Fig. 3
 def fig_tc(train_tc_K, sample_tc_K, dft, out_prefix) -> dict:
     """Tc histograms (training, DFT; samples, predicted) and the DFT candidates' λ vs ω_log and
-    λ vs Tc; ``dft``: rows with lambda, omega_log_K, tc_K (status ok only are drawn)."""
+    λ vs Tc; ``dft``: rows with lambda, omega_log_K, tc_K (status ok only are drawn);
+    ``sample_tc_K`` None or empty: no samples histogram (user CIFs, nothing generated)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    train_tc_K, sample_tc_K = np.asarray(train_tc_K, float), np.asarray(sample_tc_K, float)
+    train_tc_K = np.asarray(train_tc_K, float)
+    sample_tc_K = np.asarray(sample_tc_K if sample_tc_K is not None else [], float)
     top = max(train_tc_K.max(initial=1.0), sample_tc_K.max(initial=1.0))
     bins = np.linspace(0, top, 31)
     axes[0].hist(train_tc_K, bins=bins, density=True, alpha=0.55, color="C1", label=f"training, DFT ({len(train_tc_K)})")
-    axes[0].hist(sample_tc_K, bins=bins, density=True, alpha=0.55, color="C0",
-                 label=f"samples, predicted ({len(sample_tc_K)})")
+    if sample_tc_K is not None and len(sample_tc_K):  # none: the candidates are the user's CIFs
+        axes[0].hist(sample_tc_K, bins=bins, density=True, alpha=0.55, color="C0",
+                     label=f"samples, predicted ({len(sample_tc_K)})")
     axes[0].set_xlabel("Tc (K)")
     axes[0].set_ylabel("probability density")
     axes[0].legend(fontsize=8)
@@ -208,7 +213,7 @@ def fig_tc(train_tc_K, sample_tc_K, dft, out_prefix) -> dict:
 # ----------------------------------------------------------------------------- funnel
 def fig_funnel(stages: list[dict], reasons: list[tuple[str, int]], out_prefix) -> dict:
     """Bars: count per stage (top to bottom in order) and count per failure reason."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(stages), len(reasons), 3) + 1.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(stages), len(reasons), 3) + 1.2), layout="constrained")
     names = [s["stage"] for s in stages][::-1]
     counts = [s["count"] for s in stages][::-1]
     b1 = axes[0].barh(names, counts, color="C0")
@@ -221,6 +226,8 @@ def fig_funnel(stages: list[dict], reasons: list[tuple[str, int]], out_prefix) -
     axes[1].bar_label(b2, fontsize=8)
     axes[1].set_xlabel("structures")
     axes[1].set_title("why they stopped", fontsize=9)
+    for ax in axes:  # counts of structures: whole numbers on the axis
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     out = {"stages": [b.get_width() for b in b1][::-1], "reasons": [b.get_width() for b in b2][::-1] if reasons else []}
     save(fig, out_prefix)
     return out
@@ -304,16 +311,39 @@ def read_flfrq(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return block[:, :3], block[:, 3:]
 
 
-def fig_dispersion(path: str | Path, out_prefix, title: str = "") -> dict:
-    """Branches against the distance along the file's q-points (2π/a), in meV."""
+def fig_dispersion(path: str | Path, out_prefix, title: str = "", path_info: dict | None = None) -> dict:
+    """Branches in meV along the q-points of matdyn's ``flfrq``. With ``path_info`` (the record of
+    :mod:`tcflow.dft.steps.dispersion`: ``x_per_A``, labelled ``ticks``, segment ``starts``) the
+    x axis is the distance along the high-symmetry path (1/Å) with its labels, and no line crosses
+    a jump between segments; without it, the distance between consecutive q-points (2π/a)."""
     q, f = read_flfrq(path)
-    x = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(q, axis=0), axis=1))])
-    fig, ax = plt.subplots(figsize=(5, 3.8))
-    lines = ax.plot(x, f * MEV_PER_CM1, color="C0", lw=1)
+    if path_info is not None:
+        x = np.asarray(path_info["x_per_A"], float)
+        if len(x) != len(q):
+            raise ValueError(f"{path}: {len(q)} q-points, the path record has {len(x)}")
+        starts = list(path_info["starts"]) + [len(q)]
+    else:
+        x = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(q, axis=0), axis=1))])
+        starts = [0, len(q)]
+    fig, ax = plt.subplots(figsize=(6.5 if path_info else 5, 3.8))
+    mev = f * MEV_PER_CM1
+    drawn = [ax.plot(x[a:b], mev[a:b], color="C0", lw=1) for a, b in zip(starts[:-1], starts[1:])]
     ax.axhline(0, color="0.5", lw=0.5)
-    ax.set_xlabel("distance along the q-points (2π/a)")
+    ax.set_xlim(x[0], x[-1])
     ax.set_ylabel("ω (meV)")
     ax.set_title(title, fontsize=9)
-    out = {"x": x.tolist(), "branches_meV": [ln.get_ydata().tolist() for ln in lines]}
+    labels = []
+    if path_info is not None:
+        ticks = path_info["ticks"]
+        for tx, _ in ticks:
+            ax.axvline(tx, color="0.6", lw=0.5)
+        ax.set_xticks([tx for tx, _ in ticks], [lab for _, lab in ticks])
+        ax.set_xlabel("wave vector (high-symmetry path)")
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+    else:
+        ax.set_xlabel("distance along the q-points (2π/a)")
+    branches = [np.concatenate([seg[k].get_ydata() for seg in drawn]).tolist() for k in range(f.shape[1])]
+    out = {"x": np.concatenate([seg[0].get_xdata() for seg in drawn]).tolist(), "branches_meV": branches,
+           "tick_labels": labels, "segments": len(drawn)}
     save(fig, out_prefix)
     return out

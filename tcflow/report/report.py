@@ -19,9 +19,21 @@ TABLE_COLUMNS = ("id", "formula", "natoms", "status", "tc_K", "lambda", "omega_l
                  "duplicate_of")
 #: Table 1 (the paper's): column -> header; E_form and E_hull in eV/atom
 TABLE1_COLUMNS = {"formula": "formula", "id": "id", "tc_K": "Tc (K)", "e_form_eV_atom": "E_form (eV/atom)",
-                  "e_hull_eV_atom": "E_hull (eV/atom)", "lambda": "λ", "omega_log_K": "ω_log (K)",
-                  "novelty": "novelty"}
-ENERGY_COLUMNS = ("e_form_eV_atom", "e_hull_eV_atom")
+                  "e_hull_eV_atom": "E_hull (eV/atom)", "mlip_e_hull_eV_atom": "E_hull, MLIP, lower bound (eV/atom)",
+                  "lambda": "λ", "omega_log_K": "ω_log (K)", "novelty": "novelty"}
+ENERGY_COLUMNS = ("e_form_eV_atom", "e_hull_eV_atom", "mlip_e_hull_eV_atom")
+HULL_CSV = "results/energy/hull.csv"
+#: hull.csv columns Table 1 keeps after its own (why an energy is n/a, how the energies were computed)
+ENERGY_NOTE_COLUMNS = ("hull_status", "hull_label", "mlip_label")
+#: run-level figures: file stem under the figures directory -> caption
+RUN_FIGURES = {
+    "fig1b_periodic_table": "Fig. 1b: per element, fraction of generated samples with predicted Tc above the screen threshold",
+    "fig2_structures": "Fig. 2: formula types, density and packing fraction, generated vs training",
+    "fig3_tc": "Fig. 3: Tc distributions; λ vs ω_log and Tc vs λ of the DFT candidates",
+    "funnel": "Funnel: structures per stage and why the others stopped",
+}
+CANDIDATE_FIGURES = {"eliashberg": "α²F(ω) with λ(ω), phonon DOS, λ(σ) with the chosen broadening",
+                     "dispersion": "phonon dispersion along the standard high-symmetry path"}
 NA = "n/a"
 #: generation metrics shown in the report: key path in metrics.json -> (label, kind)
 METRICS = (
@@ -81,7 +93,8 @@ def metrics_rows(metrics: dict) -> list[tuple[str, str]]:
 
 def table1(summary):
     """The DFT-verified candidates (status ok, with a Tc), highest Tc first, with the Table 1
-    columns; E_form / E_hull are NaN where the run has none (never filled in)."""
+    columns (and :data:`ENERGY_NOTE_COLUMNS` when the energy stage ran); E_form / E_hull are NaN
+    where the run has none (never filled in)."""
     import pandas as pd
 
     if not len(summary) or "tc_K" not in summary.columns:
@@ -90,7 +103,8 @@ def table1(summary):
     for c in TABLE1_COLUMNS:
         if c not in ok.columns:
             ok[c] = float("nan") if c in ENERGY_COLUMNS else None
-    return ok.sort_values("tc_K", ascending=False, kind="stable")[list(TABLE1_COLUMNS)]
+    notes = [c for c in ENERGY_NOTE_COLUMNS if c in ok.columns]  # the energies' provenance and status
+    return ok.sort_values("tc_K", ascending=False, kind="stable")[list(TABLE1_COLUMNS) + notes]
 
 
 def collate_versions(results_dir: str | Path, out_json: str | Path) -> dict:
@@ -114,14 +128,40 @@ def write_table1(summary, out_csv: str | Path, out_md: str | Path) -> str:
     return text
 
 
-def table1_markdown(t) -> str:
+def table1_markdown(t, hull_csv: str | Path = HULL_CSV) -> str:
+    """Table 1 in Markdown, ``n/a`` where a value is missing, and below it the reason of each
+    ``n/a`` energy: the energy stage not in the run, or the candidate's row in ``hull_csv``."""
     if not len(t):
         return "No candidate finished DFT with status ok: Table 1 is empty."
     text = markdown_table(t, tuple(TABLE1_COLUMNS), TABLE1_COLUMNS, na=NA)
-    if t[list(ENERGY_COLUMNS)].isna().all().all():
-        text += ("\n\nE_form and E_hull: n/a — this run computes no DFT formation energies (the elemental "
-                 "references and competing phases are not part of tcflow yet); no value is filled in.")
-    return text
+    return "\n\n".join([text, *energy_notes(t, hull_csv)])
+
+
+def energy_notes(t, hull_csv: str | Path = HULL_CSV) -> list[str]:
+    """Why an E_form / E_hull / MLIP E_hull cell of Table 1 ``t`` is ``n/a`` (one line per case)."""
+    if "hull_status" not in t.columns and "mlip_label" not in t.columns:
+        return ["E_form, E_hull and the MLIP E_hull: n/a — the energy stage is not part of this run "
+                "(config energy.enabled is false, no `results/energy/hull.csv`); no value is filled in."]
+    notes = []
+    for _, row in t.iterrows():
+        dft_na = [c for c in ENERGY_COLUMNS[:2] if _missing(row.get(c))]
+        if dft_na:
+            why = row.get("hull_status")
+            why = f"hull_status `{why}`" if not _missing(why) else "no row"
+            notes.append(f"`{row['id']}`: E_form/E_hull n/a — {why} in `{hull_csv}`.")
+        if _missing(row.get("mlip_e_hull_eV_atom")):
+            lab = row.get("mlip_label")
+            notes.append(f"`{row['id']}`: MLIP E_hull n/a — no MLIP value in `{hull_csv}`"
+                         + (f" (mlip_label `{lab}`)." if not _missing(lab) else "."))
+    labels = {str(v) for c in ("hull_label", "mlip_label") if c in t.columns for v in t[c].dropna()}
+    if labels:
+        notes.append("Energies computed with: " + "; ".join(f"`{lab}`" for lab in sorted(labels))
+                     + f" (`{hull_csv}`). The MLIP E_hull is a lower bound, not a DFT value.")
+    return notes
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def _read_csv(path):
@@ -139,17 +179,40 @@ def _figure_lines(figures: dict[str, str], out_md: Path) -> list[str]:
         p = Path(path)
         if p.is_file():
             rel = p.relative_to(out_md.parent) if p.is_relative_to(out_md.parent) else p
-            lines += [f"![{caption}]({rel.as_posix()})", "", f"*{caption}* (`{p.as_posix()}`)", ""]
+            lines += [f"![{caption}]({rel.as_posix()})", "", f"*{caption}* (`{p.as_posix()}`, SVG next to it)", ""]
     return lines
+
+
+def figure_section(figures_dir: str | Path, out_md: Path, generated: bool) -> tuple[list[str], list[str]]:
+    """The report's figures under ``figures_dir`` (run level, then per candidate from each
+    ``candidates/<id>/figures.json``): (Markdown lines, what is absent from the whole run)."""
+    figures_dir = Path(figures_dir)
+    run = {cap: figures_dir / f"{stem}.png" for stem, cap in RUN_FIGURES.items()}
+    lines = _figure_lines(run, out_md)
+    absent = [] if generated else [
+        "Fig. 1b and Fig. 2 (they describe generated samples; the candidates are user CIFs, "
+        "candidates.source: cif_dir)"]
+    records = [read_json(p) for p in sorted((figures_dir / "candidates").glob("*/figures.json"))]
+    for rec in records:
+        cdir = figures_dir / "candidates" / rec["id"]
+        lines += [f"### Candidate `{rec['id']}` (DFT status {rec['status']})", ""]
+        lines += _figure_lines({f"{rec['id']}: {cap}": cdir / f"{stem}.png" for stem, cap in CANDIDATE_FIGURES.items()
+                                if stem in rec["figures"]}, out_md)
+        lines += [f"- no {stem} figure: {why}" for stem, why in rec["absent"].items()]
+        lines += [""] if rec["absent"] else []
+    if records and not any("dispersion" in r["figures"] for r in records):
+        absent.append("the phonon dispersion (no candidate has one; reasons under Figures)")
+    return lines, absent
 
 
 def write_report(out_md: str | Path, summary_csv: str | Path, manifest_json: str | Path,
                  rejected_csv: str | Path, config: dict, screened_csv: str | Path | None = None,
                  metrics_json: str | Path | None = None, candidates_csv: str | Path | None = None,
                  table1_csv: str | Path | None = None, table1_md: str | Path | None = None,
-                 funnel_csv: str | Path | None = None, figures: dict[str, str] | None = None) -> str:
+                 funnel_csv: str | Path | None = None, figures_dir: str | Path | None = None) -> str:
     """Write ``report.md`` (and, when their paths are given, Table 1 as CSV/Markdown and the
-    funnel as CSV); return the report's text. ``figures``: caption -> image path to embed."""
+    funnel as CSV); return the report's text. ``figures_dir``: the figure rules' directory
+    (``results/report/figures``), embedded with relative links."""
     import pandas as pd
 
     from tcflow.report.funnel import dft_reasons, funnel, screen_reasons
@@ -217,15 +280,16 @@ def write_report(out_md: str | Path, summary_csv: str | Path, manifest_json: str
         write_table1(summary, table1_csv, table1_md)
         out += [f"(`{table1_csv}`)", ""]
     out += [table1_markdown(t1), ""]
-    if figures:
-        fig_lines = _figure_lines(figures, out_md)
-        if fig_lines:
-            out += ["## Figures", ""] + fig_lines
-    missing = ["the phonon dispersion along a high-symmetry path"]
-    if not len(t1) or t1[list(ENERGY_COLUMNS)].isna().all().all():
-        missing.insert(0, "DFT formation energy and energy above hull (E_form, E_hull in Table 1 are n/a)")
-    text = "; ".join(missing)
-    out += ["## Not part of this run", "", text[0].upper() + text[1:] + ".", ""]
+    missing = []
+    if figures_dir:
+        fig_lines, missing = figure_section(figures_dir, out_md, config["candidates"]["source"] == "generate")
+        out += ["## Figures", ""] + fig_lines
+    if "hull_status" not in summary.columns and "mlip_label" not in summary.columns:
+        missing.insert(0, "DFT formation energy and energy above the hull, and the MLIP hull (the energy stage: "
+                          "config energy.enabled is false; E_form, E_hull in Table 1 are n/a)")
+    out += ["## Not part of this run", ""]
+    out += [f"- {m}." for m in missing] if missing else ["Nothing: every analysis of tcflow is part of this run."]
+    out += [""]
     text = "\n".join(out)
     atomic_write_text(out_md, text)
     return text

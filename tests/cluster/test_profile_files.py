@@ -77,10 +77,12 @@ def test_profile_dry_runs_the_workflow(name, tmp_path, shared):
 
 
 def dft_rules(mpi: bool | None = None) -> set[str]:
-    """The DFT rules (generated from tcflow.dft.chain.STEPS in rules/dft.smk), both ph.x modes."""
+    """The generated rules: the DFT chain (tcflow.dft.chain.STEPS in rules/dft.smk, both ph.x
+    modes) and the energy chain of a phase (tcflow.energy.steps.STEPS in rules/energy.smk)."""
     from tcflow.dft.chain import STEPS, TC_RULE
+    from tcflow.energy.steps import STEPS as ENERGY_STEPS
 
-    rules = {s.rule for s in STEPS if mpi is None or s.mpi == mpi}
+    rules = {s.rule for s in (*STEPS, *ENERGY_STEPS) if mpi is None or s.mpi == mpi}
     return rules | ({TC_RULE} if not mpi else set())
 
 

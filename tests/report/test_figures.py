@@ -79,3 +79,19 @@ def test_generation_figures(tmp_path):
     got = F.fig_funnel(stages, reasons, tmp_path / "fun")
     _check(tmp_path / "fun")
     assert got["stages"] == [4, 1, 1, 1, 1, 1] and got["reasons"] == [2, 1]
+
+
+DISP = Path(__file__).parents[1] / "dft" / "fixtures" / "al_dispersion"
+
+
+def test_dispersion_with_path_labels(tmp_path):
+    rec = json.loads((DISP / "dispersion" / "dispersion.json").read_text())
+    got = F.fig_dispersion(DISP / "dispersion" / "matdyn.freq", tmp_path / "disp", title="al", path_info=rec)
+    _check(tmp_path / "disp")
+    assert got["tick_labels"] == ["Γ", "X", "W", "K", "Γ", "L", "U", "W", "L", "K|U", "X"]
+    assert got["segments"] == 2 and got["x"] == pytest.approx(rec["x_per_A"])
+    _, f = F.read_flfrq(DISP / "dispersion" / "matdyn.freq")
+    assert np.allclose(got["branches_meV"][2], f[:, 2] * F.MEV_PER_CM1)
+    assert "Γ" in (tmp_path / "disp.svg").read_text() or "K|U" in (tmp_path / "disp.svg").read_text()
+    with pytest.raises(ValueError, match="401 q-points, the path record has 3"):
+        F.fig_dispersion(DISP / "dispersion" / "matdyn.freq", tmp_path / "bad", path_info={**rec, "x_per_A": [0, 1, 2]})

@@ -123,7 +123,8 @@ def run_pw(ctx: StepContext, calculation: str, kgrid, cell: Cell, la2f: bool = F
     return res
 
 
-def _record(res: RunResult, **extra: Any) -> dict:
+def pw_record(res: RunResult, **extra: Any) -> dict:
+    """A finished pw.x run's record: wall time, attempts, walltime restarts and :func:`parse_pw`."""
     walltime_stops = sorted(res.output.parent.glob(f"{res.output.stem}.walltime*.out"))
     return {"wall_s": res.wall_s, "attempts": res.attempts, "walltime_restarts": len(walltime_stops),
             **qo.parse_pw(res.output.read_text()), **extra}
@@ -138,7 +139,7 @@ def relax(ctx: StepContext) -> dict:
         return {"relaxed": False, "status": OK, "symmetry_relaxed": st["symmetry_input"],
                 "volume_A3": Cell.read(out / "relaxed.json").volume}
     res = run_pw(ctx, "vc-relax", st["grids"]["k_relax"], Cell.read(sd / "standard.json"))
-    rec = _record(res, relaxed=True)
+    rec = pw_record(res, relaxed=True)
     if not res.ok:
         return {**rec, "status": failed(res, "vc-relax")}
     from ase.io import read
@@ -154,7 +155,7 @@ def scf_fit(ctx: StepContext) -> dict:
     """scf with ``la2F`` on the dense k-grid; the metallicity gate (an insulator stops here)."""
     st = ctx.st
     res = run_pw(ctx, "scf", st["grids"]["k_dense"], Cell.read(ctx.dir("relax") / "relaxed.json"), la2f=True)
-    rec = _record(res, kgrid=st["grids"]["k_dense"])
+    rec = pw_record(res, kgrid=st["grids"]["k_dense"])
     if not res.ok:
         return {**rec, "status": failed(res, "scf_fit")}
     gap = qo.band_gap_from_xml(ctx.out / qi.OUTDIR / f"{qi.PREFIX}.xml")
@@ -172,5 +173,5 @@ def scf(ctx: StepContext) -> dict:
         return {"status": OK, "separate_scf": False, "wall_s": 0.0, "kgrid": st["grids"]["k_scf"]}
     res = run_pw(ctx, "scf", st["grids"]["k_scf"], Cell.read(ctx.dir("relax") / "relaxed.json"),
                  outdir_from=fit_out)
-    rec = _record(res, separate_scf=True, kgrid=st["grids"]["k_scf"])
+    rec = pw_record(res, separate_scf=True, kgrid=st["grids"]["k_scf"])
     return {**rec, "status": OK if res.ok else failed(res, "scf")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcflow.report.energy import (Entry, check_consistent, elemental_references, formation_energy_per_atom,
+from tcflow.energy.hull import (Entry, check_consistent, elemental_references, formation_energy_per_atom,
                                   hull_table, mlip_hull, mp_shipped_entries)
 
 LAB = "QE / PBEsol / toy"
@@ -75,3 +75,17 @@ def test_mlip_hull_against_shipped_mp_entries():
     assert "lower bound" in t["m"]["label"] and t["m"]["label"].startswith("test potential")
     with pytest.raises(ValueError, match="x: pymatgen's shipped MP entries have no"):
         mlip_hull({"x": ("Og", -1.0)}, "p")
+
+
+def test_mlip_hull_takes_already_corrected_energies_as_they_are():
+    """CHGNet predicts MP2020-corrected energies: no second anion correction."""
+    entries = {e.entry_id: e for e in mp_shipped_entries()}
+    mgo = entries["mp-1265"]
+    mg = next(e for e in entries.values() if e.composition.reduced_formula == "Mg")
+    o2 = next(e for e in entries.values() if e.composition.reduced_formula == "O2")
+    by_hand = (mgo.energy - mg.energy_per_atom - o2.energy_per_atom) / 2  # mgo.energy: corrected
+    t = mlip_hull({"m": ("MgO", mgo.energy)}, "p", corrected=True)
+    assert t["m"]["e_form_eV_atom"] == pytest.approx(by_hand)
+    assert t["m"]["e_hull_eV_atom"] == pytest.approx(0.0, abs=1e-9)
+    twice = mlip_hull({"m": ("MgO", mgo.energy)}, "p")  # corrected again: 0.687/2 eV/atom lower
+    assert twice["m"]["e_form_eV_atom"] == pytest.approx(by_hand - 0.687 / 2, abs=2e-3)

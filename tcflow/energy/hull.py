@@ -166,20 +166,26 @@ def mp2020_entry(name: str, composition, energy_eV: float):
     return done[0]
 
 
-def mlip_hull(energies: dict[str, tuple], label: str) -> dict[str, dict]:
+def mlip_hull(energies: dict[str, tuple], label: str, corrected: bool = False) -> dict[str, dict]:
     """E_form and E_hull (eV/atom) of MLIP energies against pymatgen's shipped MP entries.
 
-    ``energies``: name -> (composition, total energy in eV on the MP GGA scale, uncorrected).
+    ``energies``: name -> (composition, total energy in eV on the MP GGA(+U) scale).
+    ``corrected``: the energies already include MP2020's corrections (CHGNet: trained on MPtrj
+    labels with MaterialsProject2020Compatibility applied, as its README says), so none is added;
+    False: uncorrected GGA(+U) energies, corrected here by :func:`mp2020_entry`.
     ``label`` names the potential (e.g. ``"CHGNet 0.3.0"``); it must name an MP-trained model.
     Each candidate is placed on the hull of its own chemical system; the result rows carry
     ``label`` = the potential + :data:`MLIP_LABEL`.
     """
+    from pymatgen.entries.computed_entries import ComputedEntry
+
     from pymatgen.analysis.phase_diagram import PhaseDiagram
 
     ref = mp_shipped_entries()
     out = {}
     for name, (composition, energy) in energies.items():
-        cand = mp2020_entry(name, composition, float(energy))
+        cand = (ComputedEntry(_composition(composition), float(energy), entry_id=name) if corrected
+                else mp2020_entry(name, composition, float(energy)))
         system = {str(el) for el in cand.composition.elements}
         local = [e for e in ref if {str(el) for el in e.composition.elements} <= system]
         have = {str(e.composition.elements[0]) for e in local if len(e.composition.elements) == 1}
