@@ -50,6 +50,23 @@ def jarvis_row(formula: str) -> dict:
     sys.exit(f"{formula} not in {SHARED}/data/jarvis_supercon")
 
 
+def run_hull(wd: Path, protocol: str, cores: int) -> float:
+    """Snakemake on the repository's Snakefile in ``wd`` (every CIF of ``wd/cifs`` a `cif_dir`
+    candidate, the energy stage on) up to ``results/energy/hull.csv``; returns the wall time (s)."""
+    (wd / "config.yaml").write_text(
+        f"data: {{mirror: {SHARED}}}\n"
+        f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
+        f"dft: {{protocol: {protocol}}}\n"
+        "energy: {enabled: true, mlip: chgnet}\n")
+    t0 = time.time()
+    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
+           "--configfile", str(wd / "config.yaml"), "--cores", str(cores), "--rerun-incomplete",
+           "results/energy/hull.csv"]
+    with open(wd / "snakemake.log", "a") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
+    return time.time() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default=None)
@@ -61,18 +78,7 @@ def main() -> None:
     row = jarvis_row(FORMULA)
     cid = row["material_id"]
     (wd / "cifs" / f"{cid}.cif").write_text(row["cif"])
-    (wd / "config.yaml").write_text(
-        f"data: {{mirror: {SHARED}}}\n"
-        f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
-        f"dft: {{protocol: {args.protocol}}}\n"
-        "energy: {enabled: true, mlip: chgnet}\n")
-    t0 = time.time()
-    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
-           "--configfile", str(wd / "config.yaml"), "--cores", str(args.cores), "--rerun-incomplete",
-           "results/energy/hull.csv"]
-    with open(wd / "snakemake.log", "a") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
-    wall = time.time() - t0
+    wall = run_hull(wd, args.protocol, args.cores)
     with open(wd / "results" / "energy" / "hull.csv", newline="") as fh:
         hull = next(r for r in csv.DictReader(fh) if r["id"] == cid)
     exp = EXP_DHF_KJ_MOL / 3 * EV_PER_KJ_MOL

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -51,7 +48,7 @@ def mp_formation_energy(formula: str) -> tuple[float, str]:
 
 
 def main() -> None:
-    from energy_mgb2 import jarvis_row
+    from energy_mgb2 import jarvis_row, run_hull
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--formula", nargs="+", default=["CaSi"])
@@ -67,18 +64,7 @@ def main() -> None:
         row = jarvis_row(formula)
         ids[row["material_id"]] = formula
         (wd / "cifs" / f"{row['material_id']}.cif").write_text(row["cif"])
-    (wd / "config.yaml").write_text(
-        f"data: {{mirror: {SHARED}}}\n"
-        f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
-        f"dft: {{protocol: {args.protocol}}}\n"
-        "energy: {enabled: true, mlip: chgnet}\n")
-    t0 = time.time()
-    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
-           "--configfile", str(wd / "config.yaml"), "--cores", str(args.cores), "--rerun-incomplete",
-           "results/energy/hull.csv"]
-    with open(wd / "snakemake.log", "a") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
-    wall = time.time() - t0
+    wall = run_hull(wd, args.protocol, args.cores)
     with open(wd / "results" / "energy" / "hull.csv", newline="") as fh:
         hull = {r["id"]: r for r in csv.DictReader(fh)}
     rows = []
