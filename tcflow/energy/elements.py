@@ -58,7 +58,7 @@ def _ase_bulk(el: str):
         return None
     try:
         return bulk(el)
-    except (ValueError, NotImplementedError, KeyError, TypeError):  # e.g. "requires an atomic basis"
+    except ValueError:  # ASE: "This structure requires an atomic basis" (S, Mn, B, P, Ga, ...)
         return None
 
 
