@@ -15,10 +15,13 @@ ENERGY_LOG = "logs/energy/{ecut}/{phase}"
 ENERGY_BENCH = "logs/benchmarks/energy/{ecut}/{phase}"
 ENERGY_PACKAGED = Path(workflow.basedir) / "tcflow" / "energy" / "elements"
 MLIP_ON = ENERGY["mlip"] != "none"
+DFT3D_ON = ENERGY["dft_3d_phases"]
+DFT3D_TABLE = "resources/jarvis/dft_3d_phases.csv"
 SCREEN_PREDICTIONS = "results/screen/predictions.csv"
 
 
 localrules:
+    fetch_dft_3d,
     energy_phases,
     energy_phase_cif,
     energy_hull,
@@ -37,7 +40,33 @@ def _plan_inputs(wildcards):
     inp = {**_candidate_cifs(wildcards), "splits": DATA_SPLITS}
     if not config["dft"]["pseudo_dir"]:
         inp["pseudo"] = PSEUDO_DIR
+    if DFT3D_ON:
+        inp["dft3d"] = DFT3D_TABLE
     return inp
+
+
+rule fetch_dft_3d:
+    # JARVIS-DFT dft_3d structures near JARVIS's hull (competing phases; structures only):
+    # energy.dft_3d_file, the data mirror, or a download on the submit host.
+    output:
+        table=DFT3D_TABLE,
+        meta="resources/jarvis/dft_3d_phases.json",
+    log:
+        "logs/energy/fetch_dft_3d.log",
+    benchmark:
+        "logs/benchmarks/energy/fetch_dft_3d.tsv"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    params:
+        file=ENERGY["dft_3d_file"],
+        mirror=config["data"]["mirror"],
+        max_ehull=ENERGY["dft_3d_max_ehull_eV_atom"],
+    conda:
+        "../envs/ml.yaml"
+    script:
+        "../workflow_scripts/energy_dft3d.py"
 
 
 checkpoint energy_phases:
@@ -64,23 +93,24 @@ checkpoint energy_phases:
 
 
 def _phase_cif_inputs(wildcards):
-    """What a phase's structure is built from: the user's CIF, a shipped element CIF, or the splits."""
+    """What a phase's structure is built from: the user's CIF, a shipped element CIF, or the
+    splits (and the dft_3d table)."""
     p = wildcards.phase
     if p.startswith(USER_PREFIX):
-        return [f"{ENERGY['reference_cifs']}/{p[len(USER_PREFIX):]}.cif"]
+        return {"src": [f"{ENERGY['reference_cifs']}/{p[len(USER_PREFIX):]}.cif"]}
     if p.startswith(ELEMENT_PREFIX):
         el = p[len(ELEMENT_PREFIX):]
         user = Path(ENERGY["element_cifs"]) / f"{el}.cif" if ENERGY["element_cifs"] else None
         if user is not None and user.is_file():
-            return [str(user)]
+            return {"src": [str(user)]}
         shipped = ENERGY_PACKAGED / f"{el}.cif"
-        return [str(shipped)] if shipped.is_file() else []
-    return DATA_SPLITS
+        return {"src": [str(shipped)] if shipped.is_file() else []}
+    return {"src": DATA_SPLITS, **({"dft3d": DFT3D_TABLE} if DFT3D_ON else {})}
 
 
 rule energy_phase_cif:
     input:
-        _phase_cif_inputs,
+        unpack(_phase_cif_inputs),
     output:
         cif="results/energy/structures/{phase}.cif",
     log:

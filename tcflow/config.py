@@ -109,11 +109,16 @@ def _check_paths(config: dict) -> None:
 
 
 def _check_energy_paths(config: dict) -> None:
-    """``energy.reference_cifs`` / ``energy.element_cifs``: a directory when set."""
+    """``energy.reference_cifs`` / ``energy.element_cifs``: a directory when set;
+    ``energy.dft_3d_file``: a file when set and used."""
+    energy = config.get("energy", {})
     for key in ("reference_cifs", "element_cifs"):
-        value = config.get("energy", {}).get(key)
+        value = energy.get(key)
         if value and not Path(value).is_dir():
             raise ConfigError(f"config error: energy.{key}: directory {value} not found")
+    value = energy.get("dft_3d_file")
+    if energy.get("dft_3d_phases") and value and not Path(value).is_file():
+        raise ConfigError(f"config error: energy.dft_3d_file: file {value} not found")
 
 
 def check_config(config: dict, schema_path: str | os.PathLike) -> dict:

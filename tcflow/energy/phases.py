@@ -6,8 +6,11 @@ For every candidate's chemical system (its set of elements) the hull needs:
 - competing phases: JARVIS-SC structures (``results/data/{train,val,test}.csv``; phase id = the
   JARVIS id) with 2+ elements, all within the system and at most ``energy.max_phase_atoms``
   atoms per cell, plus every user reference CIF (``energy.reference_cifs``; phase ``ref-<stem>``)
-  within the system; user references first, then JARVIS phases by cell size (smallest first, then
-  id), at most ``energy.max_phases_per_system`` in all.
+  within the system, plus (``energy.dft_3d_phases``) the JARVIS-DFT dft_3d structures near
+  JARVIS's own hull (:mod:`tcflow.energy.dft3d`; phase id = the JARVIS id, under the same atom
+  cap); user references first, then JARVIS phases by JARVIS's energy above its hull where known
+  (dft_3d rows, and JARVIS-SC rows found in dft_3d; unknown counts as 0), then cell size
+  (smallest first), then id, at most ``energy.max_phases_per_system`` in all.
 
 Identical structures (pymatgen ``StructureMatcher``, same reduced formula) enter once: among the
 JARVIS phases the smallest cell is kept, and a phase identical to the candidate itself is left
@@ -54,8 +57,10 @@ def element_phase(el: str) -> str:
 
 @dataclass
 class Phase:
-    """A competing phase: ``phase`` id, ``kind`` (jarvis | user), composition and ``natoms``,
-    where it came from (``source``) and its structure (read when needed)."""
+    """A competing phase: ``phase`` id, ``kind`` (jarvis | dft_3d | user), composition and
+    ``natoms``, where it came from (``source``), its structure (read when needed) and, for JARVIS
+    structures found in dft_3d, JARVIS's energy above its own hull (``ehull``, eV/atom; used for
+    the order only, never as an energy)."""
 
     phase: str
     kind: str
@@ -64,6 +69,7 @@ class Phase:
     source: str
     elements: frozenset = field(default_factory=frozenset)
     structure: Any = None
+    ehull: float | None = None
 
 
 def jarvis_pool(split_csvs: Sequence[str | Path]) -> list[Phase]:
@@ -81,6 +87,20 @@ def jarvis_pool(split_csvs: Sequence[str | Path]) -> list[Phase]:
                 out.append(Phase(row.material_id, "jarvis", comp.reduced_formula, int(row.natoms),
                                  f"{Path(path).name}:{row.material_id}",
                                  frozenset(str(e) for e in comp.elements), row.cif))
+    return out
+
+
+def dft3d_pool(table_csv: str | Path, wanted: Sequence[frozenset], max_atoms: int) -> list[Phase]:
+    """The dft_3d table's rows (:mod:`tcflow.energy.dft3d`) within one of the ``wanted`` chemical
+    systems and with at most ``max_atoms`` atoms, as :class:`Phase` (structure not yet parsed)."""
+    from tcflow.energy.dft3d import read_table
+
+    out = []
+    for row in read_table(table_csv).itertuples(index=False):
+        els = frozenset(row.elements.split())
+        if int(row.natoms) <= max_atoms and any(els <= w for w in wanted):
+            out.append(Phase(row.jid, "dft_3d", row.formula, int(row.natoms), f"{Path(table_csv).name}:{row.jid}",
+                             els, row.structure, float(row.ehull_eV_atom)))
     return out
 
 
@@ -108,11 +128,16 @@ def user_pool(directory: str | Path | None) -> list[Phase]:
 
 
 def _structure(p: Phase):
-    """The phase's pymatgen Structure (JARVIS rows hold CIF text until first needed)."""
+    """The phase's pymatgen Structure (JARVIS rows hold CIF or dft_3d JSON text until first needed)."""
     if isinstance(p.structure, str):
-        from tcflow.structures import structure_from_cif_text
+        if p.kind == "dft_3d":
+            from tcflow.energy.dft3d import structure_from_row
 
-        p.structure = structure_from_cif_text(p.structure, p.source)
+            p.structure = structure_from_row(p.structure)
+        else:
+            from tcflow.structures import structure_from_cif_text
+
+            p.structure = structure_from_cif_text(p.structure, p.source)
     return p.structure
 
 
@@ -141,10 +166,11 @@ def select_phases(system: frozenset, candidate, pool: Sequence[Phase], max_phase
     notes on those left out because they are the candidate's own structure.
 
     ``pool``: de-duplicated phases; user phases are always eligible, JARVIS ones only with at most
-    ``max_atoms`` atoms; user phases come first, then by (natoms, id); at most ``max_phases``."""
+    ``max_atoms`` atoms; user phases come first, then by (JARVIS ehull, unknown as 0; natoms; id);
+    at most ``max_phases``."""
     matcher, chosen, notes = _matcher(), [], []
     eligible = [p for p in pool if p.elements <= system and (p.kind == "user" or p.natoms <= max_atoms)]
-    eligible.sort(key=lambda q: (q.kind != "user", q.natoms, q.phase))
+    eligible.sort(key=lambda q: (q.kind != "user", q.ehull or 0.0, q.natoms, q.phase))
     cand_formula = candidate.composition.reduced_formula if candidate is not None else None
     for p in eligible:
         if len(chosen) >= max_phases:
@@ -157,9 +183,11 @@ def select_phases(system: frozenset, candidate, pool: Sequence[Phase], max_phase
 
 
 def plan(candidates: Sequence[tuple[str, Path]], split_csvs: Sequence[Path], energy_cfg: Mapping[str, Any],
-         dft_cfg: Mapping[str, Any], pseudo_dir: str | Path | None) -> tuple[list[dict], list[dict]]:
+         dft_cfg: Mapping[str, Any], pseudo_dir: str | Path | None,
+         dft3d_csv: str | Path | None = None) -> tuple[list[dict], list[dict]]:
     """The phase table (one row per phase and cutoff pair) and the system table (one row per
-    candidate; ``status`` ok or the one-line reason its hull cannot be computed)."""
+    candidate; ``status`` ok or the one-line reason its hull cannot be computed). ``dft3d_csv``:
+    the dft_3d table (:func:`tcflow.energy.dft3d.build_table`) when ``energy.dft_3d_phases``."""
     from tcflow.dft.protocol import derive_cutoffs, get_protocol
     from tcflow.dft.pseudos import load_family
     from tcflow.energy.elements import ElementStructureError, element_structure
@@ -179,9 +207,16 @@ def plan(candidates: Sequence[tuple[str, Path]], split_csvs: Sequence[Path], ene
             continue
     wanted = {frozenset(str(e) for e in s.composition.elements) for s in structs.values() if s is not None}
     jarvis = [p for p in jarvis_pool(split_csvs) if p.natoms <= max_atoms and any(p.elements <= w for w in wanted)]
+    n_sc = len(jarvis)
+    if dft3d_csv:
+        extra = {p.phase: p for p in dft3d_pool(dft3d_csv, list(wanted), max_atoms)}
+        for p in jarvis:  # a JARVIS-SC row is a dft_3d entry: one phase, with dft_3d's ehull
+            if p.phase in extra:
+                p.ehull = extra.pop(p.phase).ehull
+        jarvis += sorted(extra.values(), key=lambda q: q.phase)
     pool, dups = deduplicate(jarvis)
-    log.info("%d JARVIS-SC phases within the candidates' systems (%d duplicates dropped), %d user references",
-             len(pool), len(dups), len(users))
+    log.info("%d JARVIS phases within the candidates' systems (%d JARVIS-SC, %d more from dft_3d; %d duplicates "
+             "dropped), %d user references", len(pool), n_sc, len(jarvis) - n_sc, len(dups), len(users))
     pool += users
     phases: dict[tuple[str, str], dict] = {}
     for cid, _ in candidates:
@@ -250,9 +285,11 @@ def read_systems(systems_csv: str | Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def phase_cif_text(phase: str, split_csvs: Sequence[str | Path], energy_cfg: Mapping[str, Any]) -> str:
+def phase_cif_text(phase: str, split_csvs: Sequence[str | Path], energy_cfg: Mapping[str, Any],
+                   dft3d_csv: str | Path | None = None) -> str:
     """The CIF of one phase id: an element's ground state (``el-<El>``), a user reference
-    (``ref-<stem>``, byte for byte) or a JARVIS-SC row (its CIF as published in the split)."""
+    (``ref-<stem>``, byte for byte), a JARVIS-SC row (its CIF as published in the split) or a
+    row of the dft_3d table (written by pymatgen)."""
     from tcflow.structures import read_split
 
     if phase.startswith(ELEMENT_PREFIX):
@@ -267,5 +304,13 @@ def phase_cif_text(phase: str, split_csvs: Sequence[str | Path], energy_cfg: Map
         hit = df[df["material_id"] == phase]
         if len(hit):
             return hit["cif"].iloc[0]
-    raise ValueError(f"phase {phase}: not an element (el-<El>), a user reference (ref-<stem>) nor a JARVIS-SC id "
-                     f"in {', '.join(map(str, split_csvs))}")
+    if dft3d_csv:
+        from tcflow.energy.dft3d import read_table, structure_from_row
+
+        df = read_table(dft3d_csv)
+        hit = df[df["jid"] == phase]
+        if len(hit):
+            return f"# {phase}: JARVIS-DFT dft_3d ({dft3d_csv})\n" + structure_from_row(hit["structure"].iloc[0]).to(fmt="cif")
+    where = [*map(str, split_csvs), *([str(dft3d_csv)] if dft3d_csv else [])]
+    raise ValueError(f"phase {phase}: not an element (el-<El>), a user reference (ref-<stem>) nor a JARVIS id "
+                     f"in {', '.join(where)}")
