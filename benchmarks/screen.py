@@ -22,7 +22,7 @@
    structures drawn at random (seed 0) from the same set, and seconds per phonopy + CHGNet
    pre-check (``--n 0`` times only these).
 
-Usage: .venv/bin/python benchmarks/screen.py [--n 1000] [--relax 10] [--phonons 3]
+Usage: .venv/bin/python benchmarks/screen.py [--n 1000] [--relax 10] [--phonons 3] [--mlip chgnet|sevenn]
        [--hidden 256 --alignn-layers 4 --gcn-layers 4] [--out benchmarks/results/screen.json]
 Defaults: the model size of config/paper.yaml's screen. One run; prints a table, writes JSON.
 """
@@ -93,26 +93,26 @@ def batched(ens, structs, batch_size: int) -> tuple[list[float], float]:
     return [float(x) for x in mean], time.perf_counter() - t0
 
 
-def mlip_speed(structs, n_relax: int, n_phonons: int, seed: int = 0) -> dict:
-    """CHGNet relaxations of a seeded random draw of the structures, then phonon pre-checks of the
-    first ``n_phonons`` relaxed ones."""
+def mlip_speed(structs, n_relax: int, n_phonons: int, seed: int = 0, model: str = "chgnet") -> dict:
+    """MLIP (``model``) relaxations of a seeded random draw of the structures, then phonon
+    pre-checks of the first ``n_phonons`` relaxed ones."""
     import random
 
     from tcflow.screen import mlip, phonons
 
     small = random.Random(seed).sample(structs, min(len(structs), max(n_relax, n_phonons)))
-    mlip.load_chgnet()  # loading is once per shard, not per structure
+    mlip.calculator(model)  # loading is once per shard, not per structure
     t0 = time.perf_counter()
     relaxed = []
     for s in small[:n_relax]:
-        r = mlip.relax(s)
+        r = mlip.relax(s, model=model)
         relaxed.append(r)
     t_relax = time.perf_counter() - t0
     t0 = time.perf_counter()
     for r in relaxed[:n_phonons]:
-        phonons.lowest_frequency_THz(r.structure)
+        phonons.lowest_frequency_THz(r.structure, model=model)
     t_ph = time.perf_counter() - t0
-    return {"relaxations": len(relaxed), "relax_s": t_relax, "relax_per_s": len(relaxed) / t_relax,
+    return {"model": model, "relaxations": len(relaxed), "relax_s": t_relax, "relax_per_s": len(relaxed) / t_relax,
             "relax_steps_mean": sum(r.steps for r in relaxed) / max(len(relaxed), 1),
             "natoms_mean": sum(len(s) for s in small[:n_relax]) / max(n_relax, 1),
             "phonon_checks": min(n_phonons, len(relaxed)), "phonon_s_each": t_ph / max(min(n_phonons, len(relaxed)), 1)}
@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--relax", type=int, default=10, help="CHGNet relaxations to time (0: skip)")
     ap.add_argument("--phonons", type=int, default=3, help="phonon pre-checks to time (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mlip", default="chgnet", choices=("chgnet", "sevenn"), help="potential for the MLIP rows")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "screen.json"))
     args = ap.parse_args()
 
@@ -151,9 +152,9 @@ def main() -> None:
     if args.n:
         res.update(alignn_speed(model, ens, structs, gs, args))
     if args.relax or args.phonons:
-        res["mlip"] = mlip_speed(structs, args.relax, args.phonons)
+        res["mlip"] = mlip_speed(structs, args.relax, args.phonons, model=args.mlip)
         m = res["mlip"]
-        print(f"CHGNet relaxations: {m['relaxations']} in {m['relax_s']:.1f} s = {m['relax_per_s']:.3f}/s "
+        print(f"{args.mlip} relaxations: {m['relaxations']} in {m['relax_s']:.1f} s = {m['relax_per_s']:.3f}/s "
               f"({m['natoms_mean']:.1f} atoms, {m['relax_steps_mean']:.0f} steps on average); "
               f"phonon pre-check: {m['phonon_s_each']:.1f} s each")
     out = Path(args.out)

@@ -7,9 +7,10 @@ Per sample, in order (cheap first; a sample failing a step is not sent through t
    reason, not a crash
 2. structural/compositional validity (``require_valid``) and ``max_atoms``
 3. ALIGNN Tc (K) on the structure as generated (batched over the shard)
-4. CHGNet relaxation (``relax.enabled``): energy drop (eV/atom), final max force (eV/Å), steps,
-   converged; an exploded or unconverged relaxation is a reason. Then ALIGNN Tc on the relaxed
-   structure (batched) and the CHGNet formation energy (eV/atom, :mod:`tcflow.screen.mlip`)
+4. MLIP relaxation (``screen.mlip``: CHGNet or SevenNet; ``relax.enabled``): energy drop (eV/atom),
+   final max force (eV/Å), steps, converged; an exploded or unconverged relaxation is a reason.
+   Then ALIGNN Tc on the relaxed structure (batched) and the MLIP formation energy (eV/atom, on
+   MP2020's corrected scale, :mod:`tcflow.screen.mlip`)
 5. band gap (eV) from a gap model when one is configured; without one the criterion is deferred
    to the DFT stage's metallicity gate, and ``gap_status`` says so
 6. criteria: Tc score = mean - ``tc_spread_k`` x ensemble std > ``tc_min_K``; E_form <
@@ -106,9 +107,11 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
     if gap_ens is None:
         log(f"band gap: {GAP_DEFERRED}")
     relax_cfg, ph_cfg, bs = cfg["relax"], cfg["phonon"], cfg["batch_size"]
+    model = cfg["mlip"]
+    log(f"MLIP: {mlip.label(model)}")
     rows, structs = [], {}
     for i, rec in enumerate(df.to_dict("records")):
-        row = {"id": rec["id"], "source_cif": rec["cif"], "cdvae_tc_K": rec.get("pred_tc_K", math.nan)}
+        row = {"id": rec["id"], "source_cif": rec["cif"], "cdvae_tc_K": rec.get("pred_tc_K", math.nan), "mlip": model}
         rows.append(row)
         try:
             s = _read(rec["cif"])
@@ -134,14 +137,14 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
         if not relax_cfg["enabled"]:
             relaxed[i] = s
             try:
-                row["eform_eV_atom"] = mlip.formation_energy_per_atom(mlip.energy(s), s.composition)
+                row["eform_eV_atom"] = mlip.formation_energy_per_atom(mlip.energy(s, model), s.composition, model)
             except Exception as exc:
                 row["relax_error"] = f"MLIP energy failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             continue
         log(f"{row['id']}: relaxing {row['formula']} ({len(s)} atoms, {s.volume / len(s):.1f} A^3/atom)")
         try:
             res = mlip.relax(s, fmax=relax_cfg["fmax_eV_A"], steps=relax_cfg["max_steps"],
-                             relax_cell=relax_cfg["relax_cell"])
+                             relax_cell=relax_cfg["relax_cell"], model=model)
         except Exception as exc:
             row["relax_error"] = f"relaxation failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             continue
@@ -156,8 +159,8 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
             row["relax_error"] = res.error
             continue
         try:
-            row["eform_eV_atom"] = mlip.formation_energy_per_atom(res.energy_final_eV, s.composition)
-        except KeyError as exc:
+            row["eform_eV_atom"] = mlip.formation_energy_per_atom(res.energy_final_eV, s.composition, model)
+        except (KeyError, ValueError) as exc:
             row["relax_error"] = str(exc.args[0])
             continue
         cif = outdir / "relaxed" / f"{rec_id(row)}.cif"
@@ -179,7 +182,7 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
                 from tcflow.screen.phonons import lowest_frequency_THz
 
                 ph = lowest_frequency_THz(relaxed[i], ph_cfg["supercell_min_length_A"], tuple(ph_cfg["q_mesh"]),
-                                          ph_cfg["displacement_A"])
+                                          ph_cfg["displacement_A"], model)
                 row.update(min_freq_THz=ph["min_freq_THz"], phonon_supercell=ph["supercell"])
                 row["pass_phonon"] = ph["min_freq_THz"] >= ph_cfg["min_freq_THz"]
                 if not row["pass_phonon"]:
@@ -238,7 +241,7 @@ def _criteria(row: dict, cfg: dict, relaxed: bool, have_gap: bool) -> None:
 #: Columns of a shard's (and the merged) predictions.csv.
 COLUMNS = ("id", "formula", "natoms", "source_cif", "relaxed_cif", "cdvae_tc_K",
            "tc_unrelaxed_K", "tc_unrelaxed_K_std", "tc_relaxed_K", "tc_relaxed_K_std",
-           "tc_K", "tc_std_K", "tc_score_K", "e_initial_eV_atom", "e_final_eV_atom", "energy_drop_eV_atom",
+           "tc_K", "tc_std_K", "tc_score_K", "mlip", "e_initial_eV_atom", "e_final_eV_atom", "energy_drop_eV_atom",
            "max_force_eV_A", "relax_steps", "relax_converged", "volume_ratio", "eform_eV_atom",
            "gap_eV", "gap_status", "min_freq_THz", "phonon_supercell",
            "pass_valid", "pass_natoms", "pass_tc", "pass_eform", "pass_gap", "pass_phonon", "passed", "reason")

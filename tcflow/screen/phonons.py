@@ -1,4 +1,4 @@
-"""Dynamical-stability pre-check: phonopy finite displacements with CHGNet forces.
+"""Dynamical-stability pre-check: phonopy finite displacements with MLIP forces (``screen.mlip``).
 
 The lowest phonon frequency (THz) on a Gamma-centred q-mesh of the relaxed structure; imaginary
 frequencies are negative (phonopy's convention). A structure passes when the lowest frequency is
@@ -9,7 +9,6 @@ up to numerical noise).
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -20,12 +19,21 @@ def supercell_matrix(struct, min_length_A: float) -> list[int]:
 
 
 def lowest_frequency_THz(struct, min_length_A: float = 8.0, q_mesh: tuple = (8, 8, 8),
-                         displacement_A: float = 0.01) -> dict:
-    """{"min_freq_THz", "supercell", "n_displacements"} for a (relaxed) pymatgen Structure."""
+                         displacement_A: float = 0.01, model: str = "chgnet") -> dict:
+    """{"min_freq_THz", "supercell", "n_displacements"} for a (relaxed) pymatgen Structure, forces
+    from the potential ``model`` (BLAS on one thread: small matrices,
+    :func:`tcflow.screen.mlip.small_matrix_blas`)."""
+    from tcflow.screen.mlip import small_matrix_blas
+
+    with small_matrix_blas():
+        return _lowest_frequency(struct, min_length_A, q_mesh, displacement_A, model)
+
+
+def _lowest_frequency(struct, min_length_A, q_mesh, displacement_A, model) -> dict:
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
-    from tcflow.screen.mlip import load_chgnet
+    from tcflow.screen.mlip import forces
 
     unit = PhonopyAtoms(symbols=[s.specie.symbol for s in struct], cell=struct.lattice.matrix,
                         scaled_positions=struct.frac_coords)
@@ -34,14 +42,8 @@ def lowest_frequency_THz(struct, min_length_A: float = 8.0, q_mesh: tuple = (8, 
     ph.generate_displacements(distance=displacement_A)
     from pymatgen.core import Lattice, Structure
 
-    model = load_chgnet()
     cells = [Structure(Lattice(c.cell), c.symbols, c.scaled_positions) for c in ph.supercells_with_displacements]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        preds = model.predict_structure(cells, task="ef", batch_size=4)
-    if isinstance(preds, dict):
-        preds = [preds]
-    ph.forces = np.array([np.asarray(p["f"], dtype=float) for p in preds])
+    ph.forces = np.array(forces(cells, model))
     ph.produce_force_constants()
     ph.run_mesh(list(q_mesh), with_eigenvectors=False, is_gamma_center=True)
     freqs = ph.mesh.frequencies

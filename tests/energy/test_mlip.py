@@ -33,3 +33,24 @@ def test_screen_energies_on_the_shipped_mp_hull(tmp_path):
     assert rows["c2"]["mlip_status"] == "the screen has no MLIP energy (energy.mlip: screen)"
     write_mlip(list(rows.values()), tmp_path / "mlip.csv")
     assert pd.read_csv(tmp_path / "mlip.csv")["mlip_status"].tolist() == ["ok", rows["c2"]["mlip_status"]]
+
+
+def test_screen_energies_from_sevenn_get_mp2020_corrections(tmp_path):
+    """A screen run with SevenNet (uncorrected energies): the oxide's energy gets MP2020's oxide
+    correction before the hull, CHGNet's (already corrected) does not; an unknown potential name
+    is a one-line status."""
+    from tcflow.energy.hull import mp2020_entry
+
+    mgo = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.25), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    mgo.get_primitive_structure().to(filename=str(tmp_path / "m.cif"))
+    pred = tmp_path / "predictions.csv"
+    cands = [("m", tmp_path / "m.cif")]
+    out = {}
+    for model in ("chgnet", "sevenn", "mace"):
+        pd.DataFrame([{"id": "m", "natoms": 2, "e_final_eV_atom": -6.0, "mlip": model}]).to_csv(pred, index=False)
+        out[model] = mlip_rows(cands, "screen", pred)[0]
+    correction = mp2020_entry("x", mgo.get_primitive_structure().composition, -12.0).correction
+    assert correction < -0.5  # MP2020's oxide correction, per formula unit
+    assert out["sevenn"]["mlip_e_form_eV_atom"] == pytest.approx(out["chgnet"]["mlip_e_form_eV_atom"] + correction / 2)
+    assert out["sevenn"]["mlip_label"].startswith("SevenNet ") and out["chgnet"]["mlip_label"].startswith("CHGNet ")
+    assert out["mace"]["mlip_status"] == "the screen's MLIP 'mace' is not one of chgnet, sevenn"

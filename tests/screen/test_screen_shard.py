@@ -16,7 +16,7 @@ from tcflow.screen.merge import merge_shards
 from tcflow.screen.model import build_model, model_config, save_model
 
 CFG = {"tc_min_K": -1e9, "eform_max_eV_atom": 10.0, "gap_max_eV": 0.05, "max_atoms": 4, "require_valid": True,
-       "top_k": None, "num_shards": 2, "tc_spread_k": 0.0, "batch_size": 4,
+       "top_k": None, "num_shards": 2, "tc_spread_k": 0.0, "batch_size": 4, "mlip": "chgnet",
        "relax": {"enabled": True, "fmax_eV_A": 0.1, "max_steps": 200, "relax_cell": True},
        "phonon": {"enabled": True, "min_freq_THz": -0.5, "supercell_min_length_A": 6.0, "q_mesh": [4, 4, 4],
                   "displacement_A": 0.01}}
