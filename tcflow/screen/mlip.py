@@ -31,11 +31,13 @@ _MODEL = {}
 
 
 def small_matrix_blas():
-    """Context manager: NumPy's and SciPy's BLAS/LAPACK on one thread. The MLIP steps do linear
-    algebra on 3x3 (cell filter) and small (phonon) matrices, where a multi-threaded OpenBLAS
-    only adds thread handoffs. Measured on 2 shared cores (load ~4, OpenBLAS at its default 2
-    threads): one FIRE cell relaxation of a perturbed 3-atom cell 6.97 s -> 0.82 s (ASE's cell
-    filter spent 2.3 s in 306 3x3 ``lu_solve`` calls), MgB2's phonon pre-check 8.5 s -> 5.0 s."""
+    """Context manager: NumPy's and SciPy's BLAS/LAPACK on one thread, for the relaxation: ASE's
+    cell filter does linear algebra on 3x3 matrices, where a multi-threaded OpenBLAS only adds
+    thread handoffs. Measured on 2 shared cores (OpenBLAS at its default 2 threads): one FIRE cell
+    relaxation of a perturbed 3-atom cell 6.97 s -> 0.82 s (load ~4; the filter spent 2.3 s in 306
+    3x3 ``lu_solve`` calls); relaxations of 4 JARVIS-SC structures, interleaved with and without
+    it, 15.1 s -> 6.4 s (``benchmarks/screen_mlip.py --blas-ab 4``). Not used for the phonon
+    pre-check, where the same A/B gave no gain (54 s without, 117 s with, on a loaded machine)."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -134,7 +136,7 @@ def energy(struct, model: str = "chgnet") -> float:
 
 def forces(structs, model: str = "chgnet") -> list:
     """Forces (eV/Å, natoms x 3 arrays) of several structures (CHGNet: batched)."""
-    with warnings.catch_warnings(), small_matrix_blas():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if model == "chgnet":
             preds = load_chgnet().predict_structure(list(structs), task="ef", batch_size=4)

@@ -21,15 +21,7 @@ def supercell_matrix(struct, min_length_A: float) -> list[int]:
 def lowest_frequency_THz(struct, min_length_A: float = 8.0, q_mesh: tuple = (8, 8, 8),
                          displacement_A: float = 0.01, model: str = "chgnet") -> dict:
     """{"min_freq_THz", "supercell", "n_displacements"} for a (relaxed) pymatgen Structure, forces
-    from the potential ``model`` (BLAS on one thread: small matrices,
-    :func:`tcflow.screen.mlip.small_matrix_blas`)."""
-    from tcflow.screen.mlip import small_matrix_blas
-
-    with small_matrix_blas():
-        return _lowest_frequency(struct, min_length_A, q_mesh, displacement_A, model)
-
-
-def _lowest_frequency(struct, min_length_A, q_mesh, displacement_A, model) -> dict:
+    from the potential ``model``."""
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
