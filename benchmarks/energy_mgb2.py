@@ -50,14 +50,16 @@ def jarvis_row(formula: str) -> dict:
     sys.exit(f"{formula} not in {SHARED}/data/jarvis_supercon")
 
 
-def run_hull(wd: Path, protocol: str, cores: int) -> float:
+def run_hull(wd: Path, protocol: str, cores: int, max_phases: int | None = None) -> float:
     """Snakemake on the repository's Snakefile in ``wd`` (every CIF of ``wd/cifs`` a `cif_dir`
-    candidate, the energy stage on) up to ``results/energy/hull.csv``; returns the wall time (s)."""
+    candidate, the energy stage on; ``max_phases``: energy.max_phases_per_system, None for the
+    default) up to ``results/energy/hull.csv``; returns the wall time (s)."""
+    cap = "" if max_phases is None else f", max_phases_per_system: {max_phases}"
     (wd / "config.yaml").write_text(
         f"data: {{mirror: {SHARED}}}\n"
         f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
         f"dft: {{protocol: {protocol}}}\n"
-        "energy: {enabled: true, mlip: chgnet}\n")
+        f"energy: {{enabled: true, mlip: chgnet{cap}}}\n")
     t0 = time.time()
     cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
            "--configfile", str(wd / "config.yaml"), "--cores", str(cores), "--rerun-incomplete",

@@ -10,7 +10,7 @@ entries as references; a published MP value, offline). MP (PBE, PAW, +correction
 (PBEsol, SSSP) are different methods: the comparison is of the number, never of one hull.
 
 Usage: .venv/bin/python benchmarks/energy_mp.py [--formula CaSi ...] [--protocol fast|jarvis|sssp]
-       [--workdir DIR] [--cores N]
+       [--workdir DIR] [--cores N] [--max-phases N]
 Resumable: one Snakemake run in DIR (default /tmp/tcflow_energy_mp_<protocol>), all formulas as
 candidates of one run; run it again to continue. Writes DIR/energy_mp.csv.
 """
@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--protocol", default="fast", choices=("jarvis", "fast", "sssp"))
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--max-phases", type=int, default=None,
+                    help="energy.max_phases_per_system (0: elemental references only: E_form, and E_hull against them)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     wd = Path(args.workdir or f"/tmp/tcflow_energy_mp_{args.protocol}")
@@ -64,7 +66,7 @@ def main() -> None:
         row = jarvis_row(formula)
         ids[row["material_id"]] = formula
         (wd / "cifs" / f"{row['material_id']}.cif").write_text(row["cif"])
-    wall = run_hull(wd, args.protocol, args.cores)
+    wall = run_hull(wd, args.protocol, args.cores, args.max_phases)
     with open(wd / "results" / "energy" / "hull.csv", newline="") as fh:
         hull = {r["id"]: r for r in csv.DictReader(fh)}
     rows = []
