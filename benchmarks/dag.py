@@ -17,8 +17,14 @@ of that process. One more, untimed dry run lists every job, from which:
 - checkpoint jobs still to run: the jobs after them would not be in this DAG (past the
   ``candidates`` checkpoint the DFT DAG is static: ``dft.ph_jobs`` ph.x jobs per candidate).
 
+With ``--floor``, Snakemake's own cost for a DAG of the same size: N chains of as many jobs as a
+candidate has here, each a bare rule (one output, one log, ``shell: touch``; no input functions,
+resources, scripts, groups, conda or profile) and as many lone jobs as the other jobs, dry-run the
+same way (``--executor slurm``, timed ``--repeat`` times). What is left above it is what this
+workflow's rules and profile add per job.
+
 Usage: .venv/bin/python benchmarks/dag.py [--candidates 61,600] [--ph-jobs 4] [--repeat 3]
-       [--profile profiles/slurm | --profile ''] [--workdir /tmp/tcflow_dag] [--json FILE]
+       [--profile profiles/slurm | --profile ''] [--floor] [--workdir /tmp/tcflow_dag] [--json FILE]
 """
 
 from __future__ import annotations
@@ -53,6 +59,48 @@ GROUP = re.compile(r"Group job (?P<group>\S+)")
 WILDCARDS = re.compile(r"^\s*wildcards: (?P<wc>.*)$")
 COMMAND = re.compile(r"^\s+(shell|script|run|notebook|wrapper|cwl|template_engine):", re.MULTILINE)
 RULE_HEAD = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)
+#: the --floor workflow: CHAINS chains of STEPS bare jobs and LONE lone jobs (rule `lone`)
+FLOOR_SNAKEFILE = """\
+CHAINS, STEPS, LONE = {chains}, {steps}, {lone}
+
+
+rule all:
+    input:
+        expand("out/{{c}}/{{s}}", c=range(CHAINS), s=[STEPS - 1]),
+        expand("lone/{{i}}", i=range(LONE)),
+
+
+rule lone:
+    output:
+        "lone/{{i}}",
+    log:
+        "logs/lone/{{i}}.log",
+    shell:
+        "touch {{output}}"
+
+
+rule first:
+    output:
+        "out/{{c}}/0",
+    log:
+        "logs/{{c}}/0.log",
+    shell:
+        "touch {{output}}"
+
+
+for _s in range(1, STEPS):
+    rule:
+        name:
+            f"step{{_s}}"
+        input:
+            f"out/{{{{c}}}}/{{_s - 1}}",
+        output:
+            f"out/{{{{c}}}}/{{_s}}",
+        log:
+            f"logs/{{{{c}}}}/{{_s}}.log",
+        shell:
+            "touch {{output}}"
+"""
 
 
 def write_cifs(cif_dir: Path, n: int) -> None:
@@ -117,7 +165,27 @@ def snakemake(wd: Path, config: Path, *args: str) -> tuple[float, float, str, fl
     return wall, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime
 
 
-def measure(n: int, ph_jobs: int, profile_dir: Path, repeat: int, workdir: Path) -> dict:
+def floor(wd: Path, chains: int, steps: int, lone: int, repeat: int) -> dict:
+    """Dry runs of the bare workflow of FLOOR_SNAKEFILE in ``wd``: its job count and timings."""
+    shutil.rmtree(wd, ignore_errors=True)
+    wd.mkdir(parents=True)
+    (wd / "Snakefile").write_text(FLOOR_SNAKEFILE.format(chains=chains, steps=steps, lone=lone))
+    cmd = [str(SNAKEMAKE), "-s", str(wd / "Snakefile"), "--directory", str(wd),
+           "--executor", "slurm", "--jobs", "100", "-n", "--quiet", "rules"]
+    runs = []
+    for _ in range(repeat):
+        t0 = time.monotonic()
+        with open(wd / "snakemake.out", "w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"floor dry run failed in {wd}:\n{(wd / 'snakemake.out').read_text()[-3000:]}")
+        runs.append((time.monotonic() - t0, usage.ru_utime + usage.ru_stime))
+    jobs = job_stats((wd / "snakemake.out").read_text())["total"]
+    return {"jobs": jobs, "wall_s": [round(w, 2) for w, _ in runs], "cpu_s": [round(c, 2) for _, c in runs]}
+
+
+def measure(n: int, ph_jobs: int, profile_dir: Path, repeat: int, workdir: Path, with_floor: bool = False) -> dict:
     wd = workdir / f"n{n}_ph{ph_jobs}"
     shutil.rmtree(wd, ignore_errors=True)
     wd.mkdir(parents=True)
@@ -155,6 +223,10 @@ def measure(n: int, ph_jobs: int, profile_dir: Path, repeat: int, workdir: Path)
         by_rule = Counter(j["rule"] for j in remote if not j["group"])
         out["sbatch_with_arrays_best_case"] = sbatch - sum(
             c - math.ceil(c / limit) for r, c in by_rule.items() if c > 1 and ("all" in chosen or r in chosen))
+    if with_floor:
+        steps = round(sum(per_cand.values()) / n)
+        # `all` is one of the other jobs in both workflows
+        out["floor"] = floor(wd / "floor", n, steps, sum(other.values()) - other.get("all", 0), repeat)
     return out
 
 
@@ -170,6 +242,12 @@ def report(res: dict) -> str:
              f"{', '.join(res['local_rules'])})"]
     if "sbatch_with_arrays_best_case" in res:
         lines.append(f"  with the profile's slurm-array-jobs, at best: {res['sbatch_with_arrays_best_case']}")
+    if "floor" in res:
+        f, cpu = res["floor"], statistics.median(c)
+        fcpu = statistics.median(f["cpu_s"])
+        lines.append(f"  Snakemake floor (bare rules, same shape): {f['jobs']} jobs, {statistics.median(f['wall_s']):.1f} s "
+                     f"wall, {fcpu:.1f} s CPU ({1000 * fcpu / f['jobs']:.2f} ms/job); this workflow "
+                     f"{1000 * cpu / res['jobs']:.2f} ms/job, {cpu / fcpu:.1f}x the floor")
     if res["checkpoints_pending"]:
         lines.append("  checkpoints still to run (their downstream jobs are not counted): "
                      + ", ".join(f"{r} x{c}" for r, c in res["checkpoints_pending"].items()))
@@ -183,6 +261,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed dry runs per count")
     ap.add_argument("--profile", default=str(REPO / "profiles" / "slurm"),
                     help="profile directory; '' for none (--executor slurm alone: the profile's own cost)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time a bare workflow of the same shape (Snakemake's own cost per job)")
     ap.add_argument("--workdir", default="/tmp/tcflow_dag")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
@@ -190,7 +270,7 @@ def main() -> None:
     results = []
     for n in (int(x) for x in args.candidates.split(",")):
         results.append(measure(n, args.ph_jobs, Path(args.profile) if args.profile else None, args.repeat,
-                               Path(args.workdir)))
+                               Path(args.workdir), args.floor))
         print(report(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -32,25 +32,23 @@ wildcard_constraints:
     chunk=r"\d+",
 
 
-def _ph_q_dirs(wildcards):
-    """The candidate's dft.ph_jobs ph_q directories (each reads its q-points from ph_init)."""
-    return [f"results/dft/{wildcards.cid}/ph_q/{c}" for c in range(1, PH_JOBS + 1)]
+#: the candidate's dft.ph_jobs ph_q directories (each reads its q-points from ph_init)
+PH_Q_DIRS = [dft_chain.step_dir(DFT_DIR, dft_chain.BY_RULE["dft_ph_q"], c) for c in range(1, PH_JOBS + 1)]
 
 
 def _step_inputs(step):
-    """Input function of a step's rule: its upstream step directories (and, for the first step,
-    the candidate CIF plus the default pseudopotential directory unless dft.pseudo_dir is set)."""
+    """Inputs of a step's rule: its upstream step directories as {cid} patterns (static: no input
+    function to call per job); none for the first step (its inputs: _first_step_inputs)."""
+    return {u: (PH_Q_DIRS if u == "ph_q" else f"{DFT_DIR}/{u}") for u in step.inputs}
 
-    def inputs(wildcards):
-        if not step.inputs:
-            inp = candidate_input(wildcards)
-            if not config["dft"]["pseudo_dir"]:
-                inp["pseudo"] = PSEUDO_DIR
-            return inp
-        return {u: (_ph_q_dirs(wildcards) if u == "ph_q" else f"results/dft/{wildcards.cid}/{u}")
-                for u in step.inputs}
 
-    return inputs
+def _first_step_inputs(wildcards):
+    """Inputs of the first step: the candidate CIF (waits for the checkpoint), plus the default
+    pseudopotential directory unless dft.pseudo_dir is set."""
+    inp = candidate_input(wildcards)
+    if not config["dft"]["pseudo_dir"]:
+        inp["pseudo"] = PSEUDO_DIR
+    return inp
 
 
 def _dft_resources(step):
@@ -64,13 +62,16 @@ def _dft_resources(step):
 
 
 for _dft_step in dft_chain.chain(PH_JOBS):
+    # only the first step needs an input function (it waits for the checkpoint)
+    _dft_in_fn = [] if _dft_step.inputs else [unpack(_first_step_inputs)]
     _dft_out = dft_chain.step_dir(DFT_DIR, _dft_step, "{chunk}")
     _dft_name = _dft_step.name + ("/{chunk}" if _dft_step.chunked else "")
     rule:
         name:
             _dft_step.rule
         input:
-            unpack(_step_inputs(_dft_step)),
+            *_dft_in_fn,
+            **_step_inputs(_dft_step),
         output:
             dir=directory(_dft_out),
         log:
@@ -88,15 +89,14 @@ for _dft_step in dft_chain.chain(PH_JOBS):
             "../workflow_scripts/dft_step.py"
 
 
-def _dft_tc_inputs(wildcards):
-    """Every step directory of the candidate (per-chunk ph.x directories through `ph`)."""
-    return {("lambda_" if s.name == "lambda" else s.name): f"results/dft/{wildcards.cid}/{s.name}"
-            for s in dft_chain.chain(PH_JOBS) if not s.chunked}
+#: every step directory of the candidate (per-chunk ph.x directories through `ph`)
+DFT_TC_INPUTS = {("lambda_" if s.name == "lambda" else s.name): f"{DFT_DIR}/{s.name}"
+                 for s in dft_chain.chain(PH_JOBS) if not s.chunked}
 
 
 rule dft_tc:
     input:
-        unpack(_dft_tc_inputs),
+        **DFT_TC_INPUTS,
     output:
         tc=f"{DFT_DIR}/tc.json",
         meta=f"{DFT_DIR}/metadata.json",
