@@ -131,18 +131,15 @@ rule energy_phase_cif:
 
 
 def _energy_step_inputs(step):
-    """A phase step's inputs: its CIF (first step, with the default pseudopotential directory
-    unless dft.pseudo_dir is set), else its upstream step directories."""
-
-    def inputs(wildcards):
-        if not step.inputs:
-            inp = {"cif": f"results/energy/structures/{wildcards.phase}.cif"}
-            if not config["dft"]["pseudo_dir"]:
-                inp["pseudo"] = PSEUDO_DIR
-            return inp
-        return {u: f"results/energy/phases/{wildcards.ecut}/{wildcards.phase}/{u}" for u in step.inputs}
-
-    return inputs
+    """A phase step's inputs, static (no function to call per job, as in rules/dft.smk): its CIF
+    (first step, with the default pseudopotential directory unless dft.pseudo_dir is set), else
+    its upstream step directories."""
+    if step.inputs:
+        return {u: f"{ENERGY_PHASE}/{u}" for u in step.inputs}
+    inp = {"cif": "results/energy/structures/{phase}.cif"}
+    if not config["dft"]["pseudo_dir"]:
+        inp["pseudo"] = PSEUDO_DIR
+    return inp
 
 
 for _energy_step in energy_steps.STEPS:
@@ -150,7 +147,7 @@ for _energy_step in energy_steps.STEPS:
         name:
             _energy_step.rule
         input:
-            unpack(_energy_step_inputs(_energy_step)),
+            **_energy_step_inputs(_energy_step),
         output:
             dir=directory(f"{ENERGY_PHASE}/{_energy_step.name}"),
         log:
