@@ -6,7 +6,9 @@ Files in the member directory:
 - ``config.json``, ``best_model.pt``: the model of the best validation epoch (alignn's layout,
   see :mod:`tcflow.screen.model`), written when training ends
 - ``last_state.pt``: the resume point (model, optimiser, RNG state, history), rewritten atomically
-  every epoch; a state from other settings or data is never resumed
+  every epoch; a state from other settings or data is never resumed. ``epochs`` and ``patience``
+  only say when to stop, so a state from a run with other values continues (more epochs extend a
+  finished run); one already past ``epochs`` is not used
 - ``loss.csv``, ``loss.png``: per-epoch train/val loss and MAE (K)
 
 The target is Tc in K, unscaled (as alignn trains); the output bias starts at the training mean.
@@ -77,8 +79,13 @@ def split_graphs(csv: str | os.PathLike, gs: GraphSettings, log: Callable = prin
     return pairs, np.asarray(ys, dtype=np.float64), ids
 
 
+#: Settings that only decide when training stops: not part of a resume point's fingerprint.
+STOPPING_KEYS = ("epochs", "patience")
+
+
 def _fingerprint(ts: TrainSettings, gs: GraphSettings, seed: int, ids: list[str]) -> str:
-    blob = json.dumps([asdict(ts), asdict(gs), seed, ids], sort_keys=True).encode()
+    trajectory = {k: v for k, v in asdict(ts).items() if k not in STOPPING_KEYS}
+    blob = json.dumps([trajectory, asdict(gs), seed, ids], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -153,7 +160,9 @@ def train_member(train_csv, val_csv, outdir, ts: TrainSettings, gs: GraphSetting
     st = {"epoch": 0, "best_val": math.inf, "best_epoch": 0, "best_state": None, "history": []}
     if (outdir / STATE).is_file():
         ck = torch.load(outdir / STATE, map_location="cpu", weights_only=False)
-        if ck.get("fingerprint") == fp:
+        if ck.get("fingerprint") == fp and ck["state"]["epoch"] > ts.epochs:
+            log(f"{outdir / STATE}: at epoch {ck['state']['epoch']}, past epochs {ts.epochs}; starting afresh")
+        elif ck.get("fingerprint") == fp:
             model.load_state_dict(ck["model"])
             optim.load_state_dict(ck["optim"])
             gen.set_state(ck["rng"])

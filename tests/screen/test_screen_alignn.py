@@ -119,13 +119,56 @@ def test_training_is_seeded_and_resumes(tmp_path):
     s2 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "b", ts, GS, seed=1)
     assert s1["best_val_mae_K"] == s2["best_val_mae_K"]
     assert len(pd.read_csv(tmp_path / "a" / "loss.csv")) == 2 and (tmp_path / "a" / "loss.png").is_file()
+    other = TrainSettings(**{**ts.__dict__, "lr": 5e-4})
+    logs = []
+    train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "b", other, GS, seed=1, log=logs.append)
+    assert any("from other settings" in line for line in logs)  # another trajectory: not resumed
+    # more epochs (a stopping criterion, not the trajectory) continue a finished run
     more = TrainSettings(**{**ts.__dict__, "epochs": 3})
     logs = []
     s3 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "a", more, GS, seed=1, log=logs.append)
-    assert any("from other settings" in line for line in logs)  # other settings: not resumed
+    assert any("resuming at epoch 2" in line for line in logs) and s3["epochs_run"] == 3
+    logs = []
     s4 = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "a", more, GS, seed=1, log=logs.append)
-    assert any("resuming at epoch 3" in line for line in logs) and s4["epochs_run"] == s3["epochs_run"] == 3
+    assert any("resuming at epoch 3" in line for line in logs) and s4["epochs_run"] == 3
     load_model(tmp_path / "a")
+    # a state past the epochs asked for is not used
+    logs = []
+    train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "a", ts, GS, seed=1, log=logs.append)
+    assert any("past epochs 2; starting afresh" in line for line in logs)
+
+
+def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path):
+    """Killed after its third epoch is computed but before that epoch's state is saved, a run
+    continues from epoch 2 and ends with the weights and history of an uninterrupted run."""
+    from tcflow.screen.train_tc import STATE, TrainSettings, train_member
+
+    structs = [_nb(3.0 + 0.04 * i) for i in range(8)]
+    _split_csv(tmp_path / "train.csv", structs, [0.5 * i * i for i in range(8)])
+    _split_csv(tmp_path / "val.csv", structs[1:4], [0.5, 2.0, 4.5])
+    ts = TrainSettings(epochs=4, batch_size=3, hidden=8, alignn_layers=1, gcn_layers=1, patience=10)
+    args = (tmp_path / "train.csv", tmp_path / "val.csv")
+    ref = train_member(*args, tmp_path / "ref", ts, GS, seed=3, log=lambda m: None)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_epoch_3(msg):
+        if msg.startswith("epoch 3:"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_member(*args, tmp_path / "run", ts, GS, seed=3, log=kill_at_epoch_3)
+    assert torch.load(tmp_path / "run" / STATE, weights_only=False)["state"]["epoch"] == 2
+    logs = []
+    got = train_member(*args, tmp_path / "run", ts, GS, seed=3, log=logs.append)
+    assert any("resuming at epoch 2" in line for line in logs)
+    assert got["best_val_mae_K"] == ref["best_val_mae_K"] and got["best_epoch"] == ref["best_epoch"]
+    a, b = torch.load(tmp_path / "ref" / "best_model.pt"), torch.load(tmp_path / "run" / "best_model.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    cols = ["epoch", "train_loss", "train_mae_K", "val_loss", "val_mae_K"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ref" / "loss.csv")[cols],
+                                  pd.read_csv(tmp_path / "run" / "loss.csv")[cols])
 
 
 @pytest.mark.parametrize("model", ["chgnet", "sevenn"])
