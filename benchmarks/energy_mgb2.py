@@ -36,8 +36,9 @@ EV_PER_KJ_MOL = 1 / 96.485332
 EXP_DHF_KJ_MOL = -21.97990 * 4.184
 
 
-def jarvis_row(formula: str) -> dict:
-    """The first JARVIS-SC row (by split, then file order) whose CIF's reduced formula is ``formula``."""
+def jarvis_rows():
+    """(reduced formula from the CIF's ``_chemical_formula_sum``, row) of every JARVIS-SC mirror
+    row, by split, then file order."""
     from pymatgen.core import Composition
 
     csv.field_size_limit(sys.maxsize)
@@ -45,9 +46,16 @@ def jarvis_row(formula: str) -> dict:
         with open(SHARED / "data" / "jarvis_supercon" / f"{split}.csv", newline="") as fh:
             for r in csv.DictReader(fh):
                 line = next((ln for ln in r["cif"].splitlines() if ln.startswith("_chemical_formula_sum")), "")
-                if line and Composition(line.split(None, 1)[1].strip("'\" ")).reduced_formula == formula:
-                    return r
-    sys.exit(f"{formula} not in {SHARED}/data/jarvis_supercon")
+                if line:
+                    yield Composition(line.split(None, 1)[1].strip("'\" ")).reduced_formula, r
+
+
+def jarvis_row(formula: str) -> dict:
+    """The first JARVIS-SC row (by split, then file order) whose CIF's reduced formula is ``formula``."""
+    row = next((r for f, r in jarvis_rows() if f == formula), None)
+    if row is None:
+        sys.exit(f"{formula} not in {SHARED}/data/jarvis_supercon")
+    return row
 
 
 def run_hull(wd: Path, protocol: str, cores: int, max_phases: int | None = None) -> float:

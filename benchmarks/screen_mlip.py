@@ -42,24 +42,12 @@ EXPERIMENT = {"MgO": -3.118, "NaCl": -2.131}
 
 def shipped_jarvis_formulas() -> list[str]:
     """Reduced formulas of the JARVIS-SC mirror that are among pymatgen's shipped MP compounds."""
-    import csv
-
-    from pymatgen.core import Composition
+    from energy_mgb2 import jarvis_rows
 
     from tcflow.energy.hull import mp_shipped_entries
 
     mp = {e.composition.reduced_formula for e in mp_shipped_entries() if len(e.composition.elements) > 1}
-    csv.field_size_limit(sys.maxsize)
-    found = set()
-    for split in ("train", "val", "test"):
-        with open(REPO.parent / "shared" / "data" / "jarvis_supercon" / f"{split}.csv", newline="") as fh:
-            for r in csv.DictReader(fh):
-                line = next((ln for ln in r["cif"].splitlines() if ln.startswith("_chemical_formula_sum")), "")
-                if line:
-                    f = Composition(line.split(None, 1)[1].strip("'\" ")).reduced_formula
-                    if f in mp:
-                        found.add(f)
-    return sorted(found)
+    return sorted({f for f, _ in jarvis_rows() if f in mp})
 
 
 def salts():

@@ -118,38 +118,30 @@ def label(name: str = "chgnet") -> str:
     return f"CHGNet {version('chgnet')}" if check_model(name) == "chgnet" else f"SevenNet {version('sevenn')} (7net-0)"
 
 
-def _atoms(struct):
+def _atoms(struct, model: str):
+    """ASE Atoms of a pymatgen Structure with the potential ``model`` attached."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    return AseAtomsAdaptor.get_atoms(struct)
+    atoms = AseAtomsAdaptor.get_atoms(struct)
+    atoms.calc = calculator(model)
+    return atoms
 
 
 def energy(struct, model: str = "chgnet") -> float:
     """Total energy (eV) of a structure as it is, as the potential gives it (uncorrected for
     ``sevenn``: see :func:`corrected_energy`)."""
-    atoms = _atoms(struct)
-    atoms.calc = calculator(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(atoms.get_potential_energy())
+        return float(_atoms(struct, model).get_potential_energy())
 
 
 def forces(structs, model: str = "chgnet") -> list:
     """Forces (eV/Å, natoms x 3 arrays) of several structures, one at a time: for four displaced
-    72-atom supercells (a phonon pre-check), CHGNet batched by 4 took 32.6 s and 5.1 GB of peak
-    memory, one at a time 13.0 s and 2.8 GB (2 shared cores, one torch thread)."""
+    72-atom supercells (a phonon pre-check), CHGNet's predict_structure batched by 4 took 32.6 s
+    and 5.1 GB of peak memory, one at a time 13.0 s and 2.8 GB (2 shared cores, one torch thread)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if model == "chgnet":
-            preds = load_chgnet().predict_structure(list(structs), task="ef", batch_size=1)
-            preds = [preds] if isinstance(preds, dict) else preds
-            return [np.asarray(p["f"], dtype=float) for p in preds]
-        out = []
-        for s in structs:
-            atoms = _atoms(s)
-            atoms.calc = calculator(model)
-            out.append(np.asarray(atoms.get_forces(), dtype=float))
-        return out
+        return [np.asarray(_atoms(s, model).get_forces(), dtype=float) for s in structs]
 
 
 def corrected_energy(energy_eV: float, composition, model: str = "chgnet") -> float:
@@ -187,8 +179,7 @@ def relax(struct, fmax: float = 0.1, steps: int = 300, relax_cell: bool = True, 
 
     from tcflow.screen.graphs import MIN_DISTANCE_A
 
-    atoms = _atoms(struct)
-    atoms.calc = calculator(model)
+    atoms = _atoms(struct, model)
     with warnings.catch_warnings(), small_matrix_blas():
         warnings.simplefilter("ignore")
         e0 = float(atoms.get_potential_energy())
