@@ -7,6 +7,8 @@
 # Static past the candidates checkpoint: no per-candidate checkpoint (a chunk with no q-point left
 # finishes at once).
 #   -> q2r -> matdyn (a2F, stability gate) -> lambda (lambda.x) -> tc.json
+#   with a second dense grid (protocol `converged`): relax -> scf_fit2 (la2F on it); ph -> elph2 (ph.x
+#   trans=.false. from the saved dvscf) -> q2r2 -> matdyn2 -> tc.json (sigma where the grids agree)
 # QE is launched as `{resources.mpi} -n {resources.tasks}` (mpirun here, srun in profiles/slurm);
 # pw.x/ph.x runtime grows with the attempt, and a walltime-stopped run resumes on the next one.
 # No heavy imports here.
@@ -14,7 +16,8 @@ from tcflow.dft import chain as dft_chain  # (not `chain`: the Snakefile shares 
 from tcflow.dft.protocol import get_protocol  # light (yaml, jsonschema)
 
 # fail at parse time, in one line naming the key, on an unknown protocol or a bad override
-get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])
+#: a protocol with a second la2F grid (broadening_rule two_grids) adds scf_fit2 -> elph2 -> q2r2 -> matdyn2
+SECOND_GRID = get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])["second_dense_kgrid_factor"] is not None
 
 #: ph.x jobs per candidate: 1 = one ph.x job over all q-points; n >= 2 = ph_init + n ph_q jobs
 PH_JOBS = config["dft"]["ph_jobs"]
@@ -61,7 +64,7 @@ def _dft_resources(step):
     return res
 
 
-for _dft_step in dft_chain.chain(PH_JOBS):
+for _dft_step in dft_chain.chain(PH_JOBS, SECOND_GRID):
     # only the first step needs an input function (it waits for the checkpoint)
     _dft_in_fn = [] if _dft_step.inputs else [unpack(_first_step_inputs)]
     _dft_out = dft_chain.step_dir(DFT_DIR, _dft_step, "{chunk}")
@@ -91,7 +94,7 @@ for _dft_step in dft_chain.chain(PH_JOBS):
 
 #: every step directory of the candidate (per-chunk ph.x directories through `ph`)
 DFT_TC_INPUTS = {("lambda_" if s.name == "lambda" else s.name): f"{DFT_DIR}/{s.name}"
-                 for s in dft_chain.chain(PH_JOBS) if not s.chunked}
+                 for s in dft_chain.chain(PH_JOBS, SECOND_GRID) if not s.chunked}
 
 
 rule dft_tc:

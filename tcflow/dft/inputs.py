@@ -95,14 +95,15 @@ def pw_input(structure, *, calculation: str, proto: Mapping[str, Any], cutoffs: 
 
 def ph_input(structure, *, proto: Mapping[str, Any], qgrid: Sequence[int], start_q: int | None = None,
              last_q: int | None = None, patterns_only: bool = False,
-             max_seconds: float | None = None, masses: Mapping[str, float] | None = None) -> str:
+             max_seconds: float | None = None, masses: Mapping[str, float] | None = None, trans: bool = True) -> str:
     """ph.x input: ``ldisp`` on ``qgrid`` with interpolated el-ph, q-points start_q..last_q
-    (1-based); ``patterns_only`` computes only the q-list and displacement patterns (GRID init)."""
+    (1-based); ``patterns_only`` computes only the q-list and displacement patterns (GRID init);
+    ``trans=False`` recomputes only the el-ph coefficients from the saved dvscf and dyn files."""
     params: dict[str, Any] = {
         "prefix": PREFIX, "outdir": OUTDIR, "fildyn": FILDYN, "fildvscf": FILDVSCF,
         "tr2_ph": float(proto["tr2_ph"]), "alpha_mix(1)": float(proto["alpha_mix_ph"]),
         "electron_phonon": "interpolated", "el_ph_sigma": float(proto["el_ph_sigma_ry"]),
-        "el_ph_nsigma": int(proto["el_ph_nsigma"]), "trans": True, "ldisp": True,
+        "el_ph_nsigma": int(proto["el_ph_nsigma"]), "trans": bool(trans), "ldisp": True,
         "nq1": int(qgrid[0]), "nq2": int(qgrid[1]), "nq3": int(qgrid[2]),
         "start_q": start_q, "last_q": last_q, "max_seconds": max_seconds,
     }

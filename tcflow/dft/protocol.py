@@ -48,6 +48,14 @@ def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> dict[
             raise ProtocolError(f"dft.overrides.{key}: not a protocol key")
         proto[key] = value
     check_protocol(proto, name, overrides or {})
+    if proto["broadening_rule"] == "two_grids" and proto["second_dense_kgrid_factor"] is None:
+        key = "broadening_rule" if "broadening_rule" in (overrides or {}) else "second_dense_kgrid_factor"
+        where = f"dft.overrides.{key}" if key in (overrides or {}) else f"{PROTOCOLS_FILE.name}: variants.{name}.{key}"
+        raise ProtocolError(f"{where}: broadening_rule two_grids needs a second dense grid "
+                            "(second_dense_kgrid_factor, e.g. 1.5)")
+    if proto["broadening_rule"] == "two_grids" and proto["tc_source"] != "matdyn":
+        raise ProtocolError(f"dft.protocol {name}: broadening_rule two_grids compares matdyn's lambda(sigma) "
+                            f"of the two grids; tc_source must be matdyn, not {proto['tc_source']!r}")
     proto["name"] = name
     return proto
 
@@ -92,33 +100,57 @@ def kgrid_from_length(lattice_lengths_A: Sequence[float], length_A: float) -> li
     return [max(1, int(round(length_A / a))) for a in lattice_lengths_A]
 
 
-def derive_grids(proto: Mapping[str, Any], lattice_lengths_A: Sequence[float]) -> dict[str, list[int]]:
-    """k- and q-grids for a cell with the given lattice vector lengths (Å).
+def qgrid_from_length(proto: Mapping[str, Any], lattice_lengths_A: Sequence[float], n_atoms: int) -> list[int]:
+    """q-grid from a q-point length: q_i = max(1, round(L / |a_i|)), raised to ``qgrid_min`` in
+    each direction for cells of at most ``qgrid_min_max_atoms`` atoms."""
+    q = kgrid_from_length(lattice_lengths_A, float(proto["qpoint_length_A"]))
+    if n_atoms <= int(proto["qgrid_min_max_atoms"]):
+        q = [max(n, int(proto["qgrid_min"])) for n in q]
+    return q
 
-    Returns ``{"k_dense", "k_scf", "k_relax", "q"}``: ``k_dense`` (la2F scf) is a multiple of
-    ``k_scf`` (scf_kgrid_divisor), and ``k_scf`` a multiple of ``q``.
+
+def derive_grids(proto: Mapping[str, Any], lattice_lengths_A: Sequence[float], n_atoms: int = 1) -> dict[str, list[int]]:
+    """k- and q-grids for a cell of ``n_atoms`` atoms with the given lattice vector lengths (Å).
+
+    Returns ``{"k_dense", "k_scf", "k_relax", "q"}``, plus ``"k_dense2"`` when the protocol has a
+    second la2F grid (``second_dense_kgrid_factor``): ``k_dense`` (la2F scf) is a multiple of
+    ``k_scf`` (scf_kgrid_divisor), ``k_scf`` and ``k_dense2`` multiples of ``q``.
+
+    With ``qpoint_length_A`` set the q-grid comes first (:func:`qgrid_from_length`) and
+    ``k_scf = scf_k_per_q x q``; otherwise the dense grid comes from ``kgrid`` /
+    ``kpoint_length_A`` and q from ``qgrid`` / ``qgrid_rule``.
     """
-    if proto["kgrid"] is not None:
-        dense = [int(n) for n in proto["kgrid"]]
-    else:
-        dense = kgrid_from_length(lattice_lengths_A, float(proto["kpoint_length_A"]))
-    if proto["bump_prime_kgrid"]:
-        dense = [n + 1 if n >= SMALLEST_BUMPED_PRIME and _is_prime(n) else n for n in dense]
     div = int(proto["scf_kgrid_divisor"])
     if div < 1:
         raise ProtocolError(f"dft.overrides.scf_kgrid_divisor: must be >= 1, got {div}")
-    coarse = [max(1, math.ceil(n / div)) for n in dense]
-    if proto["qgrid"] is not None:
-        q = [int(n) for n in proto["qgrid"]]
-    elif proto["qgrid_rule"] == "smallest_factor":
-        q = [smallest_factor(n) for n in coarse]
+    if proto["qpoint_length_A"] is not None:
+        q = ([int(n) for n in proto["qgrid"]] if proto["qgrid"] is not None
+             else qgrid_from_length(proto, lattice_lengths_A, n_atoms))
+        coarse = [n * int(proto["scf_k_per_q"]) for n in q]
     else:
-        q = [max(1, int(round(n / int(proto["qgrid_divisor"])))) for n in coarse]
-    coarse = [math.ceil(c / qi) * qi for c, qi in zip(coarse, q)]  # commensurate with q
+        if proto["kgrid"] is not None:
+            dense = [int(n) for n in proto["kgrid"]]
+        else:
+            dense = kgrid_from_length(lattice_lengths_A, float(proto["kpoint_length_A"]))
+        if proto["bump_prime_kgrid"]:
+            dense = [n + 1 if n >= SMALLEST_BUMPED_PRIME and _is_prime(n) else n for n in dense]
+        coarse = [max(1, math.ceil(n / div)) for n in dense]
+        if proto["qgrid"] is not None:
+            q = [int(n) for n in proto["qgrid"]]
+        elif proto["qgrid_rule"] == "smallest_factor":
+            q = [smallest_factor(n) for n in coarse]
+        else:
+            q = [max(1, int(round(n / int(proto["qgrid_divisor"])))) for n in coarse]
+        coarse = [math.ceil(c / qi) * qi for c, qi in zip(coarse, q)]  # commensurate with q
     dense = [c * div for c in coarse]
     rdiv = int(proto["relax_kgrid_divisor"])
     relax = [max(1, math.ceil(n / rdiv)) for n in dense]
-    return {"k_dense": dense, "k_scf": coarse, "k_relax": relax, "q": q}
+    grids = {"k_dense": dense, "k_scf": coarse, "k_relax": relax, "q": q}
+    factor = proto["second_dense_kgrid_factor"]
+    if factor is not None:  # ph.x's el-ph interpolation needs every q-point on the dense grid
+        # rounded up (past float noise: 1.3333 x 24 / 4 -> 8) to a multiple of q; factor > 1: denser
+        grids["k_dense2"] = [math.ceil(round(float(factor) * d / qi, 6)) * qi for d, qi in zip(dense, q)]
+    return grids
 
 
 def derive_cutoffs(proto: Mapping[str, Any], elements: Sequence[str],

@@ -15,12 +15,12 @@ from tcflow.io import atomic_path, atomic_write_json, atomic_write_text, read_js
 from tcflow.provenance import package_versions
 
 #: Columns shown in the report's table (others stay in candidates.csv).
-TABLE_COLUMNS = ("id", "formula", "natoms", "status", "tc_K", "lambda", "omega_log_K", "novelty", "matched_id",
-                 "duplicate_of")
+TABLE_COLUMNS = ("id", "formula", "natoms", "status", "tc_K", "lambda", "omega_log_K", "converged", "novelty",
+                 "matched_id", "duplicate_of")
 #: Table 1 (the paper's): column -> header; E_form and E_hull in eV/atom
 TABLE1_COLUMNS = {"formula": "formula", "id": "id", "tc_K": "Tc (K)", "e_form_eV_atom": "E_form (eV/atom)",
                   "e_hull_eV_atom": "E_hull (eV/atom)", "mlip_e_hull_eV_atom": "E_hull, MLIP, lower bound (eV/atom)",
-                  "lambda": "λ", "omega_log_K": "ω_log (K)", "novelty": "novelty"}
+                  "lambda": "λ", "omega_log_K": "ω_log (K)", "converged": "λ converged", "novelty": "novelty"}
 ENERGY_COLUMNS = ("e_form_eV_atom", "e_hull_eV_atom", "mlip_e_hull_eV_atom")
 HULL_CSV = "results/energy/hull.csv"
 #: hull.csv columns Table 1 keeps after its own (why an energy is n/a, how the energies were computed)

@@ -116,11 +116,11 @@ def test_protocol_schema_covers_every_key_with_its_default():
         assert props[key]["description"].strip(), key
 
 
-@pytest.mark.parametrize("name", ["jarvis", "sssp", "fast"])
+@pytest.mark.parametrize("name", ["jarvis", "sssp", "fast", "converged"])
 def test_every_variant_is_valid(name):
     from tcflow.dft.protocol import protocol_names
 
-    assert protocol_names() == ["fast", "jarvis", "sssp"]
+    assert protocol_names() == ["converged", "fast", "jarvis", "sssp"]
     get_protocol(name)  # raises ProtocolError naming the variant's key when out of range
 
 
@@ -163,3 +163,28 @@ def test_a_bad_variant_value_names_the_variant(monkeypatch):
     monkeypatch.setattr(protocol, "load_protocols", lambda: data)
     with pytest.raises(ProtocolError, match=r"^protocols.yaml: variants.fast.degauss_ry: 0 is less than or equal"):
         protocol.get_protocol("fast")
+
+
+def test_converged_grids_from_a_qpoint_length():
+    """converged: q from the q-point length (>= 4 for 1-2 atom cells), ph.x on 2q, la2F on 6q
+    and 8q (QE's fcc-Al example: k 8, q 4, one dense grid of 16)."""
+    p = get_protocol("converged")
+    al = derive_grids(p, [2.857] * 3, n_atoms=1)
+    assert al == {"k_dense": [24] * 3, "k_scf": [8] * 3, "k_relax": [8] * 3, "q": [4] * 3, "k_dense2": [32] * 3}
+    big = derive_grids(p, [3.1, 3.1, 7.0], n_atoms=3)      # no floor for 3 atoms: round(12 / 7) = 2
+    assert big["q"] == [4, 4, 2] and big["k_scf"] == [8, 8, 4] and big["k_dense2"] == [32, 32, 16]
+    small = derive_grids(p, [3.1, 3.1, 7.0], n_atoms=2)    # the floor of 4
+    assert small["q"] == [4, 4, 4]
+    for k in ("k_dense", "k_dense2", "k_scf"):             # ph.x's interpolation: every q on the grid
+        assert all(n % q == 0 for n, q in zip(big[k], big["q"]))
+    assert "k_dense2" not in derive_grids(get_protocol("jarvis"), [2.857] * 3)
+
+
+def test_two_grid_rule_needs_a_second_grid():
+    with pytest.raises(ProtocolError, match="dft.overrides.broadening_rule: .*second dense grid"):
+        get_protocol("jarvis", {"broadening_rule": "two_grids"})
+    with pytest.raises(ProtocolError, match="tc_source must be matdyn"):
+        get_protocol("converged", {"tc_source": "lambda_x"})
+    with pytest.raises(ProtocolError, match="dft.overrides.second_dense_kgrid_factor"):
+        get_protocol("converged", {"second_dense_kgrid_factor": 0.5})
+    assert derive_grids(get_protocol("converged", {"second_dense_kgrid_factor": 1.01}), [2.857] * 3)["k_dense2"] == [28] * 3  # 24 -> the next multiple of q = 4

@@ -10,7 +10,7 @@ import pytest
 from tcflow.dft.steps import ph, phwork, post
 from tcflow.dft.steps import tc as tc_step
 from tcflow.dft.cell import Cell
-from tcflow.dft.chain import q_chunks
+from tcflow.dft.chain import chain, q_chunks
 from tcflow.dft.outputs import parse_matdyn_freq
 
 FIX = Path(__file__).parent / "fixtures"
@@ -210,3 +210,9 @@ def test_missing_a2f_leaves_the_mcmillan_tc(cand):
     assert tc["tc_K"] == tc["tc_mcmillan_allen_dynes_K"] > 0
     assert tc["tc_eliashberg_K"] is None and tc["tc_allen_dynes_f1f2_K"] is None
     assert tc["a2f_error"].endswith("a2F.dos2: no such file (matdyn.x writes one a2F.dos<i> per broadening)")
+
+
+def test_second_grid_steps_only_in_two_grid_chains():
+    names = [s.name for s in chain(1, second_grid=True)]
+    assert names[-4:] == ["scf_fit2", "elph2", "q2r2", "matdyn2"]
+    assert not {"scf_fit2", "elph2", "q2r2", "matdyn2"} & {s.name for s in chain(4)}

@@ -100,6 +100,11 @@ def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[
     return True, rec
 
 
+def second_grid(proto: Mapping[str, Any]) -> bool:
+    """Whether the protocol has a second la2F grid (then ph keeps dvscf for ``elph2``)."""
+    return proto.get("second_dense_kgrid_factor") is not None
+
+
 def _summary(q: Mapping[str, Any], stars: list[int], freqs: list[list[float]], wall: float) -> dict:
     return {"status": OK, "n_irr_q": q["n_irr_q"], "qgrid": q["qgrid"], "qpoints": q["qpoints"],
             "star_sizes": stars, "freqs_cm1": freqs, "max_freq_cm1": max(f for fq in freqs for f in fq),
@@ -123,7 +128,8 @@ def chunk(ctx: StepContext) -> dict:
     rec = {"chunk": ctx.chunk, "iqs": list(range(first, last + 1)), **rec}
     if not ok:
         return rec
-    stars, freqs = phwork.copy_products(ctx.work, ctx.out, rec["iqs"], int(ctx.proto["el_ph_nsigma"]))
+    stars, freqs = phwork.copy_products(ctx.work, ctx.out, rec["iqs"], int(ctx.proto["el_ph_nsigma"]),
+                                        dvscf=second_grid(ctx.proto))
     return {**rec, "status": OK, "star_sizes": stars, "freqs_cm1": freqs}
 
 
@@ -135,7 +141,8 @@ def run_all(ctx: StepContext) -> dict:
     dyn0 = phwork.dyn0(ctx.work)
     q = qo.parse_dyn0(dyn0)
     shutil.copy2(dyn0, ctx.out / f"{qi.FILDYN}0")
-    stars, freqs = phwork.copy_products(ctx.work, ctx.out, range(1, q["n_irr_q"] + 1), int(ctx.proto["el_ph_nsigma"]))
+    stars, freqs = phwork.copy_products(ctx.work, ctx.out, range(1, q["n_irr_q"] + 1), int(ctx.proto["el_ph_nsigma"]),
+                                        dvscf=second_grid(ctx.proto))
     return {**rec, **_summary(q, stars, freqs, rec["wall_s"]), "split": False, "n_jobs": 1}
 
 
@@ -156,8 +163,44 @@ def collect(ctx: StepContext) -> dict:
         copy_files([f for f in d.iterdir() if f.is_file() and f.name.startswith(qi.FILDYN)], out)
         copy_files(sorted((d / qi.ELPH_DIR).iterdir()) if (d / qi.ELPH_DIR).is_dir() else [], out / qi.ELPH_DIR)
         copy_files(sorted((d / "phsave").iterdir()) if (d / "phsave").is_dir() else [], out / "phsave")
+        if (d / "dvscf").is_dir():
+            copy_files([f for f in (d / "dvscf").rglob("*") if f.is_file()], out / "dvscf", root=d / "dvscf")
     return {**_summary(init_rec, [s for r in per_chunk for s in r["star_sizes"]],
                        [f for r in per_chunk for f in r["freqs_cm1"]], wall),
             "split": True, "n_jobs": sum(bool(r["iqs"]) for r in per_chunk), "wall_s_per_job": [r["wall_s"] for r in per_chunk],
             "recovered": any(r["recovered"] for r in per_chunk),
             "recovered_q": [iq for r in per_chunk if r["recovered"] for iq in r["iqs"]]}
+
+
+def elph2(ctx: StepContext) -> dict:
+    """The el-ph coefficients on the second dense grid: ph.x with ``trans = .false.`` over every
+    q-point, from ph's dynamical matrices, saved dvscf and displacement patterns, the coarse scf
+    and ``scf_fit2``'s a2Fsave. No phonon is recomputed; a stopped run starts over on the next
+    attempt."""
+    if ctx.up("scf_fit2")["status"] != OK:
+        return {"status": ctx.up("scf_fit2")["status"], "skipped": True}
+    out, st, ph = ctx.out, ctx.st, ctx.dir("ph")
+    if not (ph / "dvscf").is_dir():
+        raise RuntimeError(f"{ph}: no dvscf directory (ph ran without a second dense grid in its protocol); "
+                           "rerun the candidate's ph step")
+    copy_tree(ctx.dir("scf") / qi.OUTDIR, out / qi.OUTDIR)
+    copy_files([f for f in (ph / "dvscf").rglob("*") if f.is_file()], out / qi.OUTDIR, root=ph / "dvscf")
+    copy_files(sorted((ph / "phsave").glob("patterns.*.xml")), out / phwork.PHSAVE)  # the modes dvscf is in
+    shutil.copy2(ctx.dir("scf_fit2") / f"{qi.PREFIX}.a2Fsave", out / qi.OUTDIR / f"{qi.PREFIX}.a2Fsave")
+    dyns = sorted(ph.glob(f"{qi.FILDYN}*"))
+    copy_files(dyns, out)
+    text = qi.ph_input(Cell.read(ctx.dir("relax") / "relaxed.json"), proto=ctx.proto, qgrid=st["grids"]["q"],
+                       max_seconds=ctx.max_seconds, masses=st.get("masses_amu"), trans=False)
+    res = run_qe("ph.x", text, out, "elph2", ctx.launch)
+    check_resumable(res, "ph.x el-ph on the second dense grid (elph2)")
+    shutil.rmtree(out / qi.OUTDIR)  # wavefunction and dvscf copies
+    for f in dyns:
+        (out / f.name).unlink()
+    rec = {"wall_s": res.wall_s, "kgrid": st["grids"]["k_dense2"], "qe_version": qo.qe_version(res.output.read_text())}
+    if not res.ok:
+        return {**rec, "status": failed(res, "ph.x elph2")}
+    n_q = int(ctx.up("ph")["n_irr_q"])
+    missing = [iq for iq in range(1, n_q + 1) if not (out / qi.ELPH_DIR / f"elph.inp_lambda.{iq}").is_file()]
+    if missing:
+        return {**rec, "status": f"failed: ph.x elph2: no el-ph file for q-point(s) {missing}"}
+    return {**rec, "status": OK, "n_irr_q": n_q}

@@ -83,10 +83,20 @@ def resume_point(work: Path, first: int, last: int | None, n_sigma: int) -> tupl
     return kept, first + len(kept), end
 
 
-def copy_products(work: Path, out: Path, iqs, n_sigma: int) -> tuple[list[int], list[list[float]]]:
+def dvscf_files(run: Path, iq: int) -> list[Path]:
+    """The self-consistent potential changes ph.x saved for irreducible q-point ``iq`` in run
+    directory ``run`` (``fildvscf``; with PAW also ``..._paw``): in ``_ph0`` for q-point 1 (Γ),
+    in ``_ph0/<prefix>.q_<iq>`` for the others."""
+    ph0 = run / qi.OUTDIR / "_ph0"
+    where = ph0 if iq == 1 else ph0 / f"{qi.PREFIX}.q_{iq}"
+    return sorted(where.glob(f"{qi.PREFIX}.{qi.FILDVSCF}*"))
+
+
+def copy_products(work: Path, out: Path, iqs, n_sigma: int, dvscf: bool = False) -> tuple[list[int], list[list[float]]]:
     """``dyn<iq>`` and el-ph files of q-points ``iqs`` (each from the run that finished it), and
-    the last run's phsave, ``work`` -> ``out``; returns each q-point's star size and frequencies
-    (cm^-1)."""
+    the last run's phsave, ``work`` -> ``out``; with ``dvscf`` also each q-point's saved potential
+    change, under ``out/dvscf`` with its path in the outdir (what a ph.x ``trans = .false.`` run
+    reads); returns each q-point's star size and frequencies (cm^-1)."""
     from tcflow.dft.stage import copy_files, copy_tree
 
     (out / qi.ELPH_DIR).mkdir(exist_ok=True)
@@ -96,6 +106,11 @@ def copy_products(work: Path, out: Path, iqs, n_sigma: int) -> tuple[list[int], 
         if src is None:
             raise RuntimeError(f"{work}: ph.x reported success but q-point {iq} is incomplete")
         copy_files(products(src, iq), out, root=src)
+        if dvscf:
+            files = dvscf_files(src, iq)
+            if not files:
+                raise RuntimeError(f"{src}: ph.x finished q-point {iq} but left no {qi.FILDVSCF} file")
+            copy_files(files, out / "dvscf", root=src / qi.OUTDIR)
         dyn = out / f"{qi.FILDYN}{iq}"
         stars.append(qo.dyn_star_size(dyn))
         freqs.append(qo.dyn_frequencies_cm1(dyn))

@@ -16,13 +16,19 @@ THZ_PER_CM1 = 1.0 / qo.THZ_TO_CM1
 EMAX_FACTOR, EMAX_MARGIN_THZ = 1.5, 1.0
 
 
-def q2r(ctx: StepContext) -> dict:
-    """Interatomic force constants (and the a2F data on the q-grid) from the dyn files."""
+def q2r(ctx: StepContext, elph: str = "ph") -> dict:
+    """Interatomic force constants (and the a2F data on the q-grid) from ph's dyn files and the
+    el-ph files of ``elph`` (ph, or elph2 for the second dense grid)."""
     pd, out = ctx.dir("ph"), ctx.out
     copy_files(sorted(pd.glob(f"{qi.FILDYN}*")), out)
-    copy_files(sorted((pd / qi.ELPH_DIR).glob("a2Fq2r.*")), out / qi.ELPH_DIR)
+    copy_files(sorted((ctx.dir(elph) / qi.ELPH_DIR).glob("a2Fq2r.*")), out / qi.ELPH_DIR)
     res = run_qe("q2r.x", qi.q2r_input(ctx.proto), out, "q2r", ctx.launch)
     return {"wall_s": res.wall_s, "status": OK if res.ok else failed(res, "q2r.x")}
+
+
+def q2r2(ctx: StepContext) -> dict:
+    """:func:`q2r` with the second dense grid's el-ph files (``elph2``)."""
+    return q2r(ctx, "elph2")
 
 
 def min_freq_outside_gamma(cell: Cell, qpts, freqs, frac: float) -> float:
@@ -44,9 +50,10 @@ def min_freq_outside_gamma(cell: Cell, qpts, freqs, frac: float) -> float:
     return low
 
 
-def matdyn(ctx: StepContext) -> dict:
-    """Phonon DOS and a2F on the dense grid (ASR imposed); the dynamical-stability gate."""
-    qd, out, proto = ctx.dir("q2r"), ctx.out, ctx.proto
+def matdyn(ctx: StepContext, q2r_step: str = "q2r") -> dict:
+    """Phonon DOS and a2F on the dense grid (ASR imposed) from ``q2r_step``'s files; the
+    dynamical-stability gate."""
+    qd, out, proto = ctx.dir(q2r_step), ctx.out, ctx.proto
     cell = Cell.read(ctx.dir("relax") / "relaxed.json")
     copy_files([qd / qi.FLFRC], out)
     copy_files(sorted((qd / qi.ELPH_DIR).glob("a2Fmatdyn.*")), out / qi.ELPH_DIR)
@@ -60,6 +67,11 @@ def matdyn(ctx: StepContext) -> dict:
     return {"wall_s": res.wall_s, "status": OK, "lambda_table": qo.parse_matdyn_lambda(out / "lambda"),
             "min_freq_cm1": min_f, "min_freq_cm1_all": min(min(f) for f in freqs),
             "unstable_freq_cm1": threshold, "dynamically_stable": min_f >= threshold}
+
+
+def matdyn2(ctx: StepContext) -> dict:
+    """:func:`matdyn` from ``q2r2``: α²F and λ(σ) of the second dense grid (same phonons)."""
+    return matdyn(ctx, "q2r2")
 
 
 def lambda_(ctx: StepContext) -> dict:

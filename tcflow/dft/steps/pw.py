@@ -175,3 +175,19 @@ def scf(ctx: StepContext) -> dict:
                  outdir_from=fit_out)
     rec = pw_record(res, separate_scf=True, kgrid=st["grids"]["k_scf"])
     return {**rec, "status": OK if res.ok else failed(res, "scf")}
+
+
+def scf_fit2(ctx: StepContext) -> dict:
+    """scf with ``la2F`` on the second dense k-grid (``k_dense2``): the eigenvalues
+    (``<prefix>.a2Fsave``) ph.x's el-ph interpolation reads in ``elph2``. Only the a2Fsave is kept."""
+    grid = ctx.st["grids"]["k_dense2"]
+    res = run_pw(ctx, "scf", grid, Cell.read(ctx.dir("relax") / "relaxed.json"), la2f=True)
+    rec = pw_record(res, kgrid=grid)
+    if not res.ok:
+        return {**rec, "status": failed(res, "scf_fit2")}
+    a2f = ctx.out / qi.OUTDIR / f"{qi.PREFIX}.a2Fsave"
+    if not a2f.is_file() or a2f.stat().st_size == 0:
+        raise QEOutputError(f"{a2f}: pw.x with la2F printed JOB DONE but left no a2Fsave")
+    os.replace(a2f, ctx.out / a2f.name)
+    shutil.rmtree(ctx.out / qi.OUTDIR)  # the wavefunctions of the dense grid are not needed
+    return {**rec, "status": OK, "a2fsave": a2f.name}

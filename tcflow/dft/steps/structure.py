@@ -51,7 +51,7 @@ def structure(ctx: StepContext) -> dict:
         return {"status": f"error: no pseudopotential for {exc.element}", "detail": str(exc),
                 "symmetry_input": sym_in.record()}
     cutoffs = derive_cutoffs(proto, elements, load_family(pseudo_dir))
-    grids = derive_grids(proto, std.lattice.abc)
+    grids = derive_grids(proto, std.lattice.abc, len(std))
     save_structure(std, out / "standard.json")
     return {
         "status": OK, "protocol": proto, "pseudo_dir": str(Path(pseudo_dir).resolve()), "pseudos": pseudos,

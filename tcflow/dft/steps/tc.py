@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tcflow.dft.chain import BY_NAME_RECORD
-from tcflow.dft.eliashberg import allen_dynes_f1f2, choose_broadening, tc_table
+from tcflow.dft.eliashberg import allen_dynes_f1f2, choose_broadening, choose_broadening_two_grids, tc_table
 from tcflow.dft.stage import OK
 from tcflow.io import atomic_write_json, read_json
 
@@ -82,21 +82,43 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
         mustar = float(proto["mustar"] if mustar_override is None else mustar_override)
         md = tc_table(recs["matdyn"]["lambda_table"], mustar)
         lx = tc_table(recs["lambda"]["lambda_table"], mustar)
+        md2 = (tc_table(recs["matdyn2"]["lambda_table"], mustar)
+               if recs.get("matdyn2", {}).get("status") == OK else None)
         out["table"] = [{"sigma_ry": a["sigma_ry"],
                          "matdyn": {k: a[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K")},
                          "lambda_x": {k: b[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K", "tc_K_lambda_x")}}
                         for a, b in zip(md, lx)]
+        if md2 is not None:
+            for row, c in zip(out["table"], md2):
+                row["matdyn_dense2"] = {k: c[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K")}
+        rule = proto.get("broadening_rule", "successive")
+        if rule == "two_grids" and md2 is None:  # its status is already the candidate's
+            atomic_write_json(out_json, out)
+            return out
         src = proto["tc_source"]
-        rows = md if src == "matdyn" else lx
-        i, converged = choose_broadening([r["lambda"] for r in rows], float(proto["lambda_conv_tol"]))
+        if rule == "two_grids":
+            choice = choose_broadening_two_grids([r["sigma_ry"] for r in md], [r["lambda"] for r in md],
+                                                 [r["lambda"] for r in md2], float(proto["lambda_conv_tol"]))
+            converged = choice["converged"]
+            i = choice["index"] if converged else choice["closest_index"]
+            i = len(md2) - 1 if i is None else i
+            rows, a2f_dir, src = md2, d / "matdyn2", "matdyn_dense2"
+            out["broadening_choice"] = {**choice, "kgrids": [st["grids"]["k_dense"], st["grids"]["k_dense2"]]}
+            rule_text = (f"two dense k-grids {st['grids']['k_dense']} and {st['grids']['k_dense2']}: "
+                         f"{choice['reason']}; the values are the denser grid's"
+                         + ("" if converged else " at the closest agreement (not converged)"))
+        else:
+            rows, a2f_dir = (md if src == "matdyn" else lx), d / "matdyn"
+            i, converged = choose_broadening([r["lambda"] for r in rows], float(proto["lambda_conv_tol"]))
+            rule_text = (f"first broadening whose lambda differs from the next by <= "
+                         f"{proto['lambda_conv_tol']} (relative); else the last")
         out.update({"lambda": rows[i]["lambda"], "omega_log_K": rows[i]["omega_log_K"],
                     "n_ef": rows[i]["n_ef"], "sigma_ry": rows[i]["sigma_ry"], "broadening_index": i,
-                    "broadening_converged": converged, "tc_source": src, "mustar": mustar,
-                    "selection_rule": f"first broadening whose lambda differs from the next by <= "
-                                      f"{proto['lambda_conv_tol']} (relative); else the last",
+                    "broadening_converged": converged, "converged": converged, "broadening_rule": rule,
+                    "tc_source": src, "mustar": mustar, "selection_rule": rule_text,
                     "min_freq_cm1": recs["matdyn"]["min_freq_cm1"],
                     "tc_mcmillan_allen_dynes_K": rows[i]["tc_K"]})
-        out.update(a2f_tcs(d / "matdyn", i, rows[i]["lambda"], rows[i]["omega_log_K"], rows[i]["tc_K"], mustar))
+        out.update(a2f_tcs(a2f_dir, i, rows[i]["lambda"], rows[i]["omega_log_K"], rows[i]["tc_K"], mustar))
         formula = proto.get("tc_formula", DEFAULT_TC_FORMULA)
         out.update(tc_formula=formula, tc_K=out[TC_FORMULAS[formula]])
     atomic_write_json(out_json, out)
@@ -106,7 +128,8 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
 def finish_candidate(cid: str, cand_dir, tc_json, meta_json, cfg: Mapping[str, Any], seed: int | None = None,
                      inputs=()) -> dict:
     """Write ``tc.json`` and ``metadata.json``; then, if ``dft.cleanup`` asks for it, remove the
-    ph.x work directories (wavefunction copies and restart data), never before tc.json."""
+    ph.x work directories (wavefunction copies and restart data) and the saved dvscf of a
+    two-grid protocol, never before tc.json."""
     from tcflow.provenance import run_metadata
 
     d = Path(cand_dir)
@@ -116,7 +139,8 @@ def finish_candidate(cid: str, cand_dir, tc_json, meta_json, cfg: Mapping[str, A
     settings = {k: cfg[k] for k in ("protocol", "overrides", "pseudo_map") if k in cfg}
     atomic_write_json(meta_json, run_metadata("dft", settings, seed, [p for p in inputs if Path(p).exists()],
                                               candidate=cid, quantum_espresso=qe, status=tc["status"]))
-    if cfg.get("cleanup"):
-        for work in [*sorted((d / "ph_q").glob("*.work")), d / "ph.work"]:
+    if cfg.get("cleanup"):  # (ph/dvscf: elph2's input, gigabytes for large cells; a rerun of elph2 then needs ph again)
+        for work in [*sorted((d / "ph_q").glob("*.work")), *sorted((d / "ph_q").glob("*/dvscf")), d / "ph.work",
+                     d / "ph" / "dvscf"]:
             shutil.rmtree(work, ignore_errors=True)
     return tc

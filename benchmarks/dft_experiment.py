@@ -1,0 +1,218 @@
+"""Benchmark: DFT Tc of conventional superconductors against experiment, `jarvis` vs `converged`.
+
+Each material (structure from the JARVIS-SC mirror, SSSP PBEsol pseudopotentials) goes through
+the DFT stage once per protocol, one Snakemake run per (material, protocol) in
+``<workdir>/<protocol>/`` (an interrupted run resumes where it stopped). Every finished pair
+becomes a row of ``benchmarks/results/dft_experiment.csv`` (upserted: the table grows run by
+run, and a finished pair is not run again unless ``--rerun``): status, the three Tc formulas,
+λ, ω_log, the chosen broadening and whether it converged, the grids, core-hours (each step's
+wall time from its Snakemake benchmark times the cores it used). The summary gives, per protocol,
+the MAE against experiment of each Tc formula over the materials both protocols finished, and
+the cost ratio.
+
+Experimental Tc (K): elements from B. T. Matthias, T. H. Geballe & V. B. Compton, Rev. Mod.
+Phys. 35, 1 (1963); NbC, NbN, TaC, ZrN, HfN, VN, TiN from L. E. Toth, *Transition Metal
+Carbides and Nitrides* (Academic Press, 1971); MgB2 from J. Nagamatsu et al., Nature 410, 63
+(2001). Literature λ of fcc Al for the converged check: 0.44 (S. Y. Savrasov & D. Y. Savrasov,
+Phys. Rev. B 54, 16487 (1996), full-potential LMTO linear response with converged BZ sums).
+
+Usage: .venv/bin/python benchmarks/dft_experiment.py [--materials Al,Nb] [--protocols jarvis,converged]
+       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary]
+Hours on 2 cores for the full set; ``--budget-min`` starts no new run after that many minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+RESULTS = REPO / "benchmarks" / "results" / "dft_experiment.csv"
+#: key -> (JARVIS-SC id, experimental Tc in K); the first eight are the benchmark set, cheapest first
+MATERIALS = {
+    "Al": ("JVASP-816", 1.18), "Pb": ("JVASP-961", 7.19), "Ta": ("JVASP-1014", 4.47),
+    "Nb": ("JVASP-934", 9.25), "V": ("JVASP-14837", 5.38), "NbC": ("JVASP-19889", 11.1),
+    "NbN": ("JVASP-19767", 16.0), "MgB2": ("JVASP-1151", 39.0),
+    "TaC": ("JVASP-20073", 10.35), "ZrN": ("JVASP-19679", 10.0), "HfN": ("JVASP-15075", 8.83),
+    "VN": ("JVASP-19896", 8.2), "TiN": ("JVASP-14741", 5.6),
+}
+LITERATURE_LAMBDA_AL = 0.44
+FORMULAS = ("tc_mcmillan_allen_dynes_K", "tc_allen_dynes_f1f2_K", "tc_eliashberg_K")
+COLUMNS = ("material", "jid", "protocol", "status", "exp_tc_K", "tc_K", "tc_formula", *FORMULAS, "lambda",
+           "omega_log_K", "sigma_ry", "converged", "k_dense", "k_dense2", "q", "n_irr_q", "core_hours",
+           "pipeline_wall_s", "finished_utc", "commit")
+TERMINAL = ("ok", "dynamically_unstable", "insulator")
+
+
+def mirror_cif(jid: str) -> str:
+    csv.field_size_limit(sys.maxsize)
+    for split in ("train", "val", "test"):
+        with open(SHARED / "data" / "jarvis_supercon" / f"{split}.csv", newline="") as fh:
+            row = next((r for r in csv.DictReader(fh) if r["material_id"] == jid), None)
+        if row:
+            return row["cif"]
+    sys.exit(f"{jid}: not in {SHARED}/data/jarvis_supercon")
+
+
+def read_rows(path: Path = RESULTS) -> dict[tuple[str, str], dict]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {(r["material"], r["protocol"]): r for r in csv.DictReader(fh)}
+
+
+def write_rows(rows: dict[tuple[str, str], dict], path: Path = RESULTS) -> None:
+    order = list(MATERIALS)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        for key in sorted(rows, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[1])):
+            w.writerow({c: rows[key].get(c, "") for c in COLUMNS})
+    os.replace(tmp, path)
+
+
+def core_hours(wd: Path, key: str, cores: int) -> float:
+    """Σ over the candidate's jobs of wall time (Snakemake benchmark ``s``) x cores used (MPI
+    steps: ``cores``; the others one), in hours."""
+    from tcflow.dft.chain import BY_RULE
+
+    mpi = {s.name for s in BY_RULE.values() if s.mpi}
+    total = 0.0
+    for tsv in (wd / "logs" / "benchmarks" / "dft" / key).rglob("*.tsv"):
+        lines = tsv.read_text().splitlines()
+        if len(lines) < 2:
+            continue
+        step = tsv.parent.name if tsv.parent.name == "ph_q" else tsv.stem
+        total += float(lines[-1].split("\t")[0]) * (cores if step in mpi else 1)
+    return total / 3600.0
+
+
+def run_one(key: str, protocol: str, args) -> dict:
+    jid, exp = MATERIALS[key]
+    wd = Path(args.workdir) / protocol
+    (wd / "cifs").mkdir(parents=True, exist_ok=True)
+    cif = wd / "cifs" / f"{key}.cif"
+    if not cif.is_file():
+        cif.write_text(mirror_cif(jid))
+    pseudo = SHARED / "pseudo" / "sssp_pbesol_efficiency_1.3.0"
+    (wd / "config.yaml").write_text(
+        f"data: {{mirror: {SHARED}}}\n"
+        f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
+        f"dft: {{protocol: {protocol}, pseudo_dir: {pseudo}}}\n")
+    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
+           "--configfile", str(wd / "config.yaml"), "--cores", str(args.cores), "--",
+           f"results/dft/{key}/tc.json"]
+    t0 = time.time()
+    with open(wd / f"snakemake_{key}.log", "a") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.time() - t0
+    tc_path = wd / "results" / "dft" / key / "tc.json"
+    if proc.returncode != 0 or not tc_path.is_file():
+        print(f"  {key} / {protocol}: Snakemake exit {proc.returncode}; see {wd}/snakemake_{key}.log", flush=True)
+        return {}
+    tc = json.loads(tc_path.read_text())
+    grids = tc.get("grids") or {}
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"material": key, "jid": jid, "protocol": protocol, "status": tc["status"], "exp_tc_K": exp,
+            "tc_K": tc.get("tc_K"), "tc_formula": tc.get("tc_formula"), **{f: tc.get(f) for f in FORMULAS},
+            "lambda": tc.get("lambda"), "omega_log_K": tc.get("omega_log_K"), "sigma_ry": tc.get("sigma_ry"),
+            "converged": tc.get("converged", tc.get("broadening_converged")),
+            "k_dense": "x".join(map(str, grids.get("k_dense", []))),
+            "k_dense2": "x".join(map(str, grids.get("k_dense2", []))), "q": "x".join(map(str, grids.get("q", []))),
+            "n_irr_q": tc.get("n_irr_q"), "core_hours": round(core_hours(wd, key, args.cores), 4),
+            "pipeline_wall_s": round(wall, 1), "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "commit": commit}
+
+
+def _num(v) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
+    """Per-row table, then MAE per protocol and formula over the materials every protocol finished ok."""
+    print(f"{'material':8} {'protocol':10} {'status':20} {'exp':>6} {'MAD':>7} {'f1f2':>7} {'ME':>7} "
+          f"{'lambda':>7} {'sigma':>6} {'conv':>5} {'core-h':>7}")
+    for (m, p), r in sorted(rows.items(), key=lambda kv: (list(MATERIALS).index(kv[0][0]), kv[0][1])):
+        vals = [_num(r[f]) for f in FORMULAS]
+        fmt = ["-" if v is None else f"{v:.2f}" for v in vals]
+        lam = _num(r["lambda"])
+        print(f"{m:8} {p:10} {r['status'][:20]:20} {float(r['exp_tc_K']):6.2f} {fmt[0]:>7} {fmt[1]:>7} {fmt[2]:>7} "
+              f"{'-' if lam is None else f'{lam:.3f}':>7} {r['sigma_ry'] or '-':>6} {str(r['converged'])[:5]:>5} "
+              f"{float(r['core_hours'] or 0):7.3f}")
+    both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")
+                                        for p in protocols)]
+    print(f"\nmaterials finished with every protocol ({', '.join(protocols)}): {', '.join(both) or 'none'}")
+    if not both:
+        return
+    cost = {}
+    for p in protocols:
+        maes = []
+        for f in FORMULAS:
+            errs = [abs(_num(rows[(m, p)][f]) - float(rows[(m, p)]["exp_tc_K"])) for m in both
+                    if _num(rows[(m, p)][f]) is not None]
+            maes.append(f"{f[3:-2]} {sum(errs) / len(errs):.2f} K (n={len(errs)})" if errs else f"{f[3:-2]} -")
+        cost[p] = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
+        print(f"  {p:10} MAE vs experiment: {'; '.join(maes)}; core-hours {cost[p]:.2f}")
+    if len(protocols) == 2 and cost[protocols[0]] > 0:
+        print(f"  cost {protocols[1]} / {protocols[0]}: {cost[protocols[1]] / cost[protocols[0]]:.2f}x")
+    al = rows.get(("Al", "converged"))
+    if al and _num(al["lambda"]) is not None:
+        lam = _num(al["lambda"])
+        print(f"  fcc Al, converged: lambda {lam:.3f} vs {LITERATURE_LAMBDA_AL} (Savrasov & Savrasov 1996): "
+              f"{100 * (lam / LITERATURE_LAMBDA_AL - 1):+.1f} %")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--materials", default=",".join(list(MATERIALS)[:8]))
+    ap.add_argument("--protocols", default="jarvis,converged")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--workdir", default="/tmp/tcflow_dft_experiment")
+    ap.add_argument("--budget-min", type=float, default=None, help="start no new run after this many minutes")
+    ap.add_argument("--rerun", action="store_true", help="run pairs that already have a row again")
+    ap.add_argument("--summary", action="store_true", help="only print the table of the CSV")
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    materials = [m.strip() for m in args.materials.split(",") if m.strip()]
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    unknown = [m for m in materials if m not in MATERIALS]
+    if unknown:
+        sys.exit(f"--materials: unknown {unknown} (known: {', '.join(MATERIALS)})")
+    rows = read_rows()
+    t0 = time.time()
+    if not args.summary:
+        for m in materials:
+            for p in protocols:
+                done = rows.get((m, p), {}).get("status", "")
+                if done in TERMINAL and not args.rerun:
+                    continue
+                if args.budget_min is not None and (time.time() - t0) / 60 > args.budget_min:
+                    print(f"budget of {args.budget_min:g} min spent: stopping before {m} / {p}", flush=True)
+                    break
+                print(f"{m} / {p}: running ({datetime.now(timezone.utc):%H:%M} UTC)", flush=True)
+                row = run_one(m, p, args)
+                if row:
+                    rows[(m, p)] = row
+                    write_rows(rows)
+                    print(f"  {m} / {p}: {row['status']}, Tc {row['tc_K']} K (exp {row['exp_tc_K']}), "
+                          f"lambda {row['lambda']}, {row['core_hours']} core-h", flush=True)
+    summary(rows, protocols)
+
+
+if __name__ == "__main__":
+    main()
