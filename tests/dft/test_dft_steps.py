@@ -216,3 +216,20 @@ def test_second_grid_steps_only_in_two_grid_chains():
     names = [s.name for s in chain(1, second_grid=True)]
     assert names[-4:] == ["scf_fit2", "elph2", "q2r2", "matdyn2"]
     assert not {"scf_fit2", "elph2", "q2r2", "matdyn2"} & {s.name for s in chain(4)}
+
+
+def test_a2f_bins_at_negative_frequency_are_left_out(al_jarvis):
+    """matdyn.x bins the small imaginary acoustic frequencies near Γ that the stability gate
+    tolerates at ω < 0 (fcc Pb with `converged`); they are dropped, not a reason to give up f1 f2
+    and Eliashberg."""
+    ref = tc_step.step_tc("al", al_jarvis, al_jarvis / "tc.json")
+    path = al_jarvis / "matdyn" / "a2F.dos7"
+    lines = path.read_text().splitlines(keepends=True)
+    first = next(i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#"))
+    neg = ["  -0.480120E-04    0.192840E-03    0.188740E-03    0.410065E-05    0.000000E+00\n",
+           "  -0.163231E-04    0.419877E-02    0.290914E-02    0.128963E-02    0.000000E+00\n"]
+    path.write_text("".join(lines[:first] + neg + lines[first:]))
+    tc = tc_step.step_tc("al", al_jarvis, al_jarvis / "tc.json")
+    assert "a2f_error" not in tc and tc["a2f"]["nonpositive_bins_dropped"] == 2
+    assert tc["tc_eliashberg_K"] == pytest.approx(ref["tc_eliashberg_K"], rel=1e-9)
+    assert tc["tc_allen_dynes_f1f2_K"] == pytest.approx(ref["tc_allen_dynes_f1f2_K"], rel=1e-9)

@@ -33,15 +33,19 @@ def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float 
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file (matdyn.x writes one a2F.dos<i> per broadening)")
         a2f = qo.parse_a2f_dos(path)
-        w = [x * RY_TO_K for x in a2f["omega_ry"]]
-        mom = moments(w, a2f["a2f"])
-        out["a2f"] = {"file": f"{path.parent.name}/{path.name}", **mom}
+        # bins at ω <= 0 hold the small imaginary acoustic frequencies near Γ that the stability
+        # gate tolerates (fcc Pb, converged: -6 cm^-1): not phonons, left out of every integral
+        pairs = [(x * RY_TO_K, f) for x, f in zip(a2f["omega_ry"], a2f["a2f"]) if x > 0]
+        w, f = [p[0] for p in pairs], [p[1] for p in pairs]
+        mom = moments(w, f)
+        out["a2f"] = {"file": f"{path.parent.name}/{path.name}", **mom,
+                      "nonpositive_bins_dropped": len(a2f["omega_ry"]) - len(pairs)}
         if mom["omega_log_K"] is None or mom["omega2_K"] is None:
             raise SpectrumError(f"{path}: lambda of alpha2F is {mom['lambda']:.4g} (<= 0)")
         if lam is not None and omega_log_K is not None and tc_mad_K is not None:
             f1, f2 = allen_dynes_f1f2(lam, mom["omega_log_K"], mom["omega2_K"], mustar)
             out.update(allen_dynes_f1=f1, allen_dynes_f2=f2, tc_allen_dynes_f1f2_K=f1 * f2 * tc_mad_K)
-        me = eliashberg_tc(w, a2f["a2f"], mustar, t_guess_K=out["tc_allen_dynes_f1f2_K"] or None)
+        me = eliashberg_tc(w, f, mustar, t_guess_K=out["tc_allen_dynes_f1f2_K"] or None)
         out["tc_eliashberg_K"] = me["tc_K"]
         out["eliashberg"] = {k: me[k] for k in ("below_K", "n_matsubara", "cutoff_K", "mustar_cutoff")}
     except (OSError, ValueError, ArithmeticError) as exc:   # SpectrumError is a ValueError
