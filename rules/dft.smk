@@ -13,11 +13,11 @@
 # pw.x/ph.x runtime grows with the attempt, and a walltime-stopped run resumes on the next one.
 # No heavy imports here.
 from tcflow.dft import chain as dft_chain  # (not `chain`: the Snakefile shares Snakemake's namespace)
-from tcflow.dft.protocol import get_protocol  # light (yaml, jsonschema)
+from tcflow.dft.protocol import get_protocol, has_second_grid  # light (yaml, jsonschema)
 
 # fail at parse time, in one line naming the key, on an unknown protocol or a bad override
 #: a protocol with a second la2F grid (broadening_rule two_grids) adds scf_fit2 -> elph2 -> q2r2 -> matdyn2
-SECOND_GRID = get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])["second_dense_kgrid_factor"] is not None
+SECOND_GRID = has_second_grid(get_protocol(config["dft"]["protocol"], config["dft"]["overrides"]))
 
 #: ph.x jobs per candidate: 1 = one ph.x job over all q-points; n >= 2 = ph_init + n ph_q jobs
 PH_JOBS = config["dft"]["ph_jobs"]

@@ -30,8 +30,8 @@ class Step:
     ``name``: its directory under the candidate (also the input name downstream rules use);
     ``rule``: the Snakemake rule; ``func``: ``module:function`` in :mod:`tcflow.dft.steps`;
     ``code``: the QE executable it runs (None: Python only); ``inputs``: upstream step names;
-    ``gate``: the upstream whose status must be ``ok`` (else this step records that status and
-    runs nothing); ``mpi``: runs under the MPI launcher; ``mode``: the ph.x mode it belongs to;
+    ``gate``: the upstream (or upstreams) whose status must be ``ok`` (else this step records the
+    first other status and runs nothing); ``mpi``: runs under the MPI launcher; ``mode``: the ph.x mode it belongs to;
     ``runtime_min`` / ``mem_mb``: portable resource defaults (profiles override them);
     ``second_grid``: only in protocols with a second la2F grid (``second_dense_kgrid_factor``).
     """
@@ -42,13 +42,18 @@ class Step:
     record: str
     code: str | None = None
     inputs: tuple[str, ...] = ()
-    gate: str | None = None
+    gate: str | tuple[str, ...] | None = None
     mpi: bool = False
     mode: str = BOTH
     runtime_min: int = 10
     mem_mb: int = 2000
     chunked: bool = False
     second_grid: bool = False
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        """The upstream steps that gate this one, in order."""
+        return (self.gate,) if isinstance(self.gate, str) else tuple(self.gate or ())
 
 
 PW_RUNTIME_MIN = 240
@@ -79,7 +84,7 @@ STEPS: tuple[Step, ...] = (
     Step("scf_fit2", "dft_scf_fit2", "pw:scf_fit2", "scf_fit2.json", "pw.x", ("structure", "relax", "scf_fit"),
          "scf_fit", mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB, second_grid=True),
     Step("elph2", "dft_elph2", "ph:elph2", "elph2.json", "ph.x", ("structure", "relax", "scf", "ph", "scf_fit2"),
-         "ph", mpi=True, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB, second_grid=True),
+         ("ph", "scf_fit2"), mpi=True, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB, second_grid=True),
     Step("q2r2", "dft_q2r2", "post:q2r2", "q2r2.json", "q2r.x", ("structure", "ph", "elph2"), "elph2",
          runtime_min=30, mem_mb=4000, second_grid=True),
     Step("matdyn2", "dft_matdyn2", "post:matdyn2", "matdyn2.json", "matdyn.x", ("structure", "relax", "q2r2"), "q2r2",
@@ -107,11 +112,6 @@ def chain(ph_jobs: int, second_grid: bool = False) -> tuple[Step, ...]:
     """The steps of one run, in chain order; the second-grid steps only with ``second_grid``."""
     mode = mode_of(ph_jobs)
     return tuple(s for s in STEPS if s.mode in (BOTH, mode) and (second_grid or not s.second_grid))
-
-
-def record_paths(ph_jobs: int, second_grid: bool = False) -> dict[str, str]:
-    """Step name -> its record relative to the candidate directory (per-chunk records excluded)."""
-    return {s.name: f"{s.name}/{s.record}" for s in chain(ph_jobs, second_grid) if not s.chunked}
 
 
 def q_chunks(n_irr_q: int, n_jobs: int) -> list[tuple[int, int]]:

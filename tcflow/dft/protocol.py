@@ -100,6 +100,11 @@ def kgrid_from_length(lattice_lengths_A: Sequence[float], length_A: float) -> li
     return [max(1, int(round(length_A / a))) for a in lattice_lengths_A]
 
 
+def has_second_grid(proto: Mapping[str, Any]) -> bool:
+    """Whether the protocol has a second la2F grid (the scf_fit2 -> elph2 -> q2r2 -> matdyn2 steps)."""
+    return proto.get("second_dense_kgrid_factor") is not None
+
+
 def qgrid_from_length(proto: Mapping[str, Any], lattice_lengths_A: Sequence[float], n_atoms: int) -> list[int]:
     """q-grid from a q-point length: q_i = max(1, round(L / |a_i|)), raised to ``qgrid_min`` in
     each direction for cells of at most ``qgrid_min_max_atoms`` atoms."""

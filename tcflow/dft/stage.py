@@ -131,6 +131,12 @@ def copy_files(files, dst_dir: Path, root: Path | None = None) -> None:
         shutil.copy2(f, target)
 
 
+def merge_tree(src: Path, dst: Path) -> None:
+    """Copy every file under ``src`` to the same relative path under ``dst``, keeping what
+    ``dst`` already holds (:func:`copy_tree` replaces it)."""
+    copy_files([f for f in src.rglob("*") if f.is_file()], dst, root=src)
+
+
 def publish(stage: Path, final: Path) -> None:
     """Rename the finished staging directory onto ``final``."""
     if final.exists():
@@ -138,9 +144,9 @@ def publish(stage: Path, final: Path) -> None:
     os.replace(stage, final)
 
 
-def skip_record(step: Step, upstream: Mapping[str, Any]) -> dict:
-    """What a step records when its gate is closed (nothing run)."""
-    log.info("upstream %s status %r: skipping", step.gate, upstream["status"])
+def skip_record(step: Step, upstream: Mapping[str, Any], name: str | None = None) -> dict:
+    """What a step records when its gate (upstream ``name``) is closed (nothing run)."""
+    log.info("upstream %s status %r: skipping", name or step.gate, upstream["status"])
     rec = {"status": upstream["status"], "skipped": True}
     if step.name == "ph_init":
         rec["n_irr_q"] = 0
@@ -195,8 +201,8 @@ def _run_step(ctx: StepContext, func: Callable[[StepContext], dict]) -> dict:
     stage.mkdir(parents=True)
     try:
         check_free_space(stage, float(ctx.cfg.get("min_free_disk_gb") or 0))
-        gate = ctx.up(step.gate) if step.gate else None
-        rec = skip_record(step, gate) if gate is not None and gate["status"] != OK else func(ctx)
+        closed = next((g for g in step.gates if ctx.up(g)["status"] != OK), None)
+        rec = skip_record(step, ctx.up(closed), closed) if closed else func(ctx)
         atomic_write_json(stage / step.record, rec)
         publish(stage, ctx.final)
     except BaseException:

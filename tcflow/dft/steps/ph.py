@@ -17,8 +17,10 @@ from tcflow.dft import outputs as qo
 from tcflow.dft.cell import Cell
 from tcflow.dft.chain import q_chunks
 from tcflow.dft.handlers import ph_handlers, ph_settings
+from tcflow.dft.protocol import has_second_grid
 from tcflow.dft.runner import run_qe, run_with_retries
-from tcflow.dft.stage import OK, ResumableInterruption, StepContext, check_resumable, copy_files, copy_tree, failed
+from tcflow.dft.stage import (OK, ResumableInterruption, StepContext, check_resumable, copy_files, copy_tree, failed,
+                              merge_tree)
 from tcflow.dft.steps import phwork
 from tcflow.io import read_json
 
@@ -100,11 +102,6 @@ def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[
     return True, rec
 
 
-def second_grid(proto: Mapping[str, Any]) -> bool:
-    """Whether the protocol has a second la2F grid (then ph keeps dvscf for ``elph2``)."""
-    return proto.get("second_dense_kgrid_factor") is not None
-
-
 def _summary(q: Mapping[str, Any], stars: list[int], freqs: list[list[float]], wall: float) -> dict:
     return {"status": OK, "n_irr_q": q["n_irr_q"], "qgrid": q["qgrid"], "qpoints": q["qpoints"],
             "star_sizes": stars, "freqs_cm1": freqs, "max_freq_cm1": max(f for fq in freqs for f in fq),
@@ -129,7 +126,7 @@ def chunk(ctx: StepContext) -> dict:
     if not ok:
         return rec
     stars, freqs = phwork.copy_products(ctx.work, ctx.out, rec["iqs"], int(ctx.proto["el_ph_nsigma"]),
-                                        dvscf=second_grid(ctx.proto))
+                                        dvscf=has_second_grid(ctx.proto))
     return {**rec, "status": OK, "star_sizes": stars, "freqs_cm1": freqs}
 
 
@@ -142,7 +139,7 @@ def run_all(ctx: StepContext) -> dict:
     q = qo.parse_dyn0(dyn0)
     shutil.copy2(dyn0, ctx.out / f"{qi.FILDYN}0")
     stars, freqs = phwork.copy_products(ctx.work, ctx.out, range(1, q["n_irr_q"] + 1), int(ctx.proto["el_ph_nsigma"]),
-                                        dvscf=second_grid(ctx.proto))
+                                        dvscf=has_second_grid(ctx.proto))
     return {**rec, **_summary(q, stars, freqs, rec["wall_s"]), "split": False, "n_jobs": 1}
 
 
@@ -164,7 +161,7 @@ def collect(ctx: StepContext) -> dict:
         copy_files(sorted((d / qi.ELPH_DIR).iterdir()) if (d / qi.ELPH_DIR).is_dir() else [], out / qi.ELPH_DIR)
         copy_files(sorted((d / "phsave").iterdir()) if (d / "phsave").is_dir() else [], out / "phsave")
         if (d / "dvscf").is_dir():
-            copy_files([f for f in (d / "dvscf").rglob("*") if f.is_file()], out / "dvscf", root=d / "dvscf")
+            merge_tree(d / "dvscf", out / "dvscf")
     return {**_summary(init_rec, [s for r in per_chunk for s in r["star_sizes"]],
                        [f for r in per_chunk for f in r["freqs_cm1"]], wall),
             "split": True, "n_jobs": sum(bool(r["iqs"]) for r in per_chunk), "wall_s_per_job": [r["wall_s"] for r in per_chunk],
@@ -177,14 +174,12 @@ def elph2(ctx: StepContext) -> dict:
     q-point, from ph's dynamical matrices, saved dvscf and displacement patterns, the coarse scf
     and ``scf_fit2``'s a2Fsave. No phonon is recomputed; a stopped run starts over on the next
     attempt."""
-    if ctx.up("scf_fit2")["status"] != OK:
-        return {"status": ctx.up("scf_fit2")["status"], "skipped": True}
     out, st, ph = ctx.out, ctx.st, ctx.dir("ph")
     if not (ph / "dvscf").is_dir():
         raise RuntimeError(f"{ph}: no dvscf directory (ph ran without a second dense grid in its protocol); "
                            "rerun the candidate's ph step")
     copy_tree(ctx.dir("scf") / qi.OUTDIR, out / qi.OUTDIR)
-    copy_files([f for f in (ph / "dvscf").rglob("*") if f.is_file()], out / qi.OUTDIR, root=ph / "dvscf")
+    merge_tree(ph / "dvscf", out / qi.OUTDIR)
     copy_files(sorted((ph / "phsave").glob("patterns.*.xml")), out / phwork.PHSAVE)  # the modes dvscf is in
     shutil.copy2(ctx.dir("scf_fit2") / f"{qi.PREFIX}.a2Fsave", out / qi.OUTDIR / f"{qi.PREFIX}.a2Fsave")
     dyns = sorted(ph.glob(f"{qi.FILDYN}*"))

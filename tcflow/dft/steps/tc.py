@@ -53,6 +53,31 @@ def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float 
     return out
 
 
+def _pick_broadening(proto: Mapping[str, Any], grids: Mapping[str, Any], d: Path, md, lx, md2):
+    """The protocol's broadening choice: (rule, the rows reported, their index, converged, the
+    rows' source, the α²F directory, the rule in words, the two-grid record or None); None when the
+    rule is ``two_grids`` and the second grid has no table."""
+    rule = proto.get("broadening_rule", "successive")
+    tol = float(proto["lambda_conv_tol"])
+    if rule != "two_grids":
+        src = proto["tc_source"]
+        rows = md if src == "matdyn" else lx
+        i, converged = choose_broadening([r["lambda"] for r in rows], tol)
+        text = f"first broadening whose lambda differs from the next by <= {tol} (relative); else the last"
+        return rule, rows, i, converged, src, d / "matdyn", text, None
+    if md2 is None:
+        return None
+    choice = choose_broadening_two_grids([r["sigma_ry"] for r in md], [r["lambda"] for r in md],
+                                         [r["lambda"] for r in md2], tol)
+    converged = choice["converged"]
+    i = choice["index"] if converged else choice["closest_index"]
+    i = len(md2) - 1 if i is None else i
+    text = (f"two dense k-grids {grids['k_dense']} and {grids['k_dense2']}: {choice['reason']}; the values are "
+            "the denser grid's" + ("" if converged else " at the closest agreement (not converged)"))
+    return (rule, md2, i, converged, "matdyn_dense2", d / "matdyn2", text,
+            {**choice, "kgrids": [grids["k_dense"], grids["k_dense2"]]})
+
+
 def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) -> dict:
     """Combine the step records into ``tc.json``: status, chosen lambda / omega_log / Tc, the
     per-broadening table (matdyn a2F and lambda.x), N(E_F), min frequency, symmetry, wall times."""
@@ -95,27 +120,13 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
         if md2 is not None:
             for row, c in zip(out["table"], md2):
                 row["matdyn_dense2"] = {k: c[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K")}
-        rule = proto.get("broadening_rule", "successive")
-        if rule == "two_grids" and md2 is None:  # its status is already the candidate's
+        pick = _pick_broadening(proto, st["grids"], d, md, lx, md2)
+        if pick is None:  # two grids, the second failed: its status is already the candidate's
             atomic_write_json(out_json, out)
             return out
-        src = proto["tc_source"]
-        if rule == "two_grids":
-            choice = choose_broadening_two_grids([r["sigma_ry"] for r in md], [r["lambda"] for r in md],
-                                                 [r["lambda"] for r in md2], float(proto["lambda_conv_tol"]))
-            converged = choice["converged"]
-            i = choice["index"] if converged else choice["closest_index"]
-            i = len(md2) - 1 if i is None else i
-            rows, a2f_dir, src = md2, d / "matdyn2", "matdyn_dense2"
-            out["broadening_choice"] = {**choice, "kgrids": [st["grids"]["k_dense"], st["grids"]["k_dense2"]]}
-            rule_text = (f"two dense k-grids {st['grids']['k_dense']} and {st['grids']['k_dense2']}: "
-                         f"{choice['reason']}; the values are the denser grid's"
-                         + ("" if converged else " at the closest agreement (not converged)"))
-        else:
-            rows, a2f_dir = (md if src == "matdyn" else lx), d / "matdyn"
-            i, converged = choose_broadening([r["lambda"] for r in rows], float(proto["lambda_conv_tol"]))
-            rule_text = (f"first broadening whose lambda differs from the next by <= "
-                         f"{proto['lambda_conv_tol']} (relative); else the last")
+        rule, rows, i, converged, src, a2f_dir, rule_text, choice = pick
+        if choice is not None:
+            out["broadening_choice"] = choice
         out.update({"lambda": rows[i]["lambda"], "omega_log_K": rows[i]["omega_log_K"],
                     "n_ef": rows[i]["n_ef"], "sigma_ry": rows[i]["sigma_ry"], "broadening_index": i,
                     "broadening_converged": converged, "converged": converged, "broadening_rule": rule,
