@@ -170,13 +170,14 @@ def _num(v) -> float | None:
 
 def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
     """Per-row table, then MAE per protocol and formula over the materials every protocol finished ok."""
-    print(f"{'material':8} {'protocol':10} {'status':20} {'exp':>6} {'MAD':>7} {'f1f2':>7} {'ME':>7} "
+    w = max([10, *(len(p) for _, p in rows)])
+    print(f"{'material':8} {'protocol':{w}} {'status':20} {'exp':>6} {'MAD':>7} {'f1f2':>7} {'ME':>7} "
           f"{'lambda':>7} {'sigma':>6} {'conv':>5} {'core-h':>7}")
     for (m, p), r in sorted(rows.items(), key=lambda kv: (list(MATERIALS).index(kv[0][0]), kv[0][1])):
         vals = [_num(r[f]) for f in FORMULAS]
         fmt = ["-" if v is None else f"{v:.2f}" for v in vals]
         lam = _num(r["lambda"])
-        print(f"{m:8} {p:10} {r['status'][:20]:20} {float(r['exp_tc_K']):6.2f} {fmt[0]:>7} {fmt[1]:>7} {fmt[2]:>7} "
+        print(f"{m:8} {p:{w}} {r['status'][:20]:20} {float(r['exp_tc_K']):6.2f} {fmt[0]:>7} {fmt[1]:>7} {fmt[2]:>7} "
               f"{'-' if lam is None else f'{lam:.3f}':>7} {r['sigma_ry'] or '-':>6} {str(r['converged'])[:5]:>5} "
               f"{float(r['core_hours'] or 0):7.3f}")
     both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")

@@ -166,15 +166,16 @@ def test_a_bad_variant_value_names_the_variant(monkeypatch):
 
 
 def test_converged_grids_from_a_qpoint_length():
-    """converged: q from the q-point length (>= 4 for 1-2 atom cells), ph.x on 2q, la2F on 6q
-    and 8q (QE's fcc-Al example: k 8, q 4, one dense grid of 16)."""
+    """converged: q from the q-point length (>= 6 for 1-2 atom cells), ph.x on 2q, la2F on 4q
+    and 6q (fcc Al: q 6, k 12, dense 24 and 36, as benchmarks/dft_experiment.py measured it)."""
     p = get_protocol("converged")
     al = derive_grids(p, [2.857] * 3, n_atoms=1)
-    assert al == {"k_dense": [24] * 3, "k_scf": [8] * 3, "k_relax": [8] * 3, "q": [4] * 3, "k_dense2": [32] * 3}
+    assert al == {"k_dense": [24] * 3, "k_scf": [12] * 3, "k_relax": [8] * 3, "q": [6] * 3, "k_dense2": [36] * 3}
     big = derive_grids(p, [3.1, 3.1, 7.0], n_atoms=3)      # no floor for 3 atoms: round(12 / 7) = 2
-    assert big["q"] == [4, 4, 2] and big["k_scf"] == [8, 8, 4] and big["k_dense2"] == [32, 32, 16]
-    small = derive_grids(p, [3.1, 3.1, 7.0], n_atoms=2)    # the floor of 4
-    assert small["q"] == [4, 4, 4]
+    assert big["q"] == [4, 4, 2] and big["k_scf"] == [8, 8, 4] and big["k_dense2"] == [24, 24, 12]
+    assert big["k_dense"] == [16, 16, 8]
+    small = derive_grids(p, [3.1, 3.1, 7.0], n_atoms=2)    # the floor of 6
+    assert small["q"] == [6, 6, 6]
     for k in ("k_dense", "k_dense2", "k_scf"):             # ph.x's interpolation: every q on the grid
         assert all(n % q == 0 for n, q in zip(big[k], big["q"]))
     assert "k_dense2" not in derive_grids(get_protocol("jarvis"), [2.857] * 3)
@@ -187,4 +188,4 @@ def test_two_grid_rule_needs_a_second_grid():
         get_protocol("converged", {"tc_source": "lambda_x"})
     with pytest.raises(ProtocolError, match="dft.overrides.second_dense_kgrid_factor"):
         get_protocol("converged", {"second_dense_kgrid_factor": 0.5})
-    assert derive_grids(get_protocol("converged", {"second_dense_kgrid_factor": 1.01}), [2.857] * 3)["k_dense2"] == [28] * 3  # 24 -> the next multiple of q = 4
+    assert derive_grids(get_protocol("converged", {"second_dense_kgrid_factor": 1.01}), [2.857] * 3)["k_dense2"] == [30] * 3  # 24 -> the next multiple of q = 6
