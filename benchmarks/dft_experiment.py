@@ -86,18 +86,29 @@ def write_rows(rows: dict[tuple[str, str], dict], path: Path = RESULTS) -> None:
 
 def core_hours(wd: Path, key: str, cores: int) -> float:
     """Σ over the candidate's jobs of wall time (Snakemake benchmark ``s``) x cores used (MPI
-    steps: ``cores``; the others one), in hours."""
+    steps: ``cores``; the others one), in hours. A resumed ph.x job's benchmark covers only its
+    last segment, so ph.x counts at least the wall time of every ph.x run in its work directories
+    (each segment's outputs are kept, ``run<n>/ph.<i>.out``; a run stopped mid-q-point counts up to
+    its last timing line)."""
     from tcflow.dft.chain import BY_RULE
+    from tcflow.dft.outputs import wall_seconds
 
     mpi = {s.name for s in BY_RULE.values() if s.mpi}
-    total = 0.0
+    total, ph_tsv = 0.0, 0.0
     for tsv in (wd / "logs" / "benchmarks" / "dft" / key).rglob("*.tsv"):
         lines = tsv.read_text().splitlines()
         if len(lines) < 2:
             continue
         step = tsv.parent.name if tsv.parent.name == "ph_q" else tsv.stem
-        total += float(lines[-1].split("\t")[0]) * (cores if step in mpi else 1)
-    return total / 3600.0
+        sec = float(lines[-1].split("\t")[0])
+        if step in ("ph", "ph_q", "ph_init"):
+            ph_tsv += sec
+        else:
+            total += sec * (cores if step in mpi else 1)
+    cand = wd / "results" / "dft" / key
+    outs = [*cand.glob("ph.work/run*/ph.*.out"), *cand.glob("ph_q/*.work/run*/ph.*.out")]
+    ph_qe = sum(wall_seconds(p.read_text(errors="replace")) or 0.0 for p in outs)
+    return (total + max(ph_tsv, ph_qe) * cores) / 3600.0
 
 
 def variant_label(protocol: str, overrides: dict) -> str:

@@ -8,16 +8,20 @@
 # finishes at once).
 #   -> q2r -> matdyn (a2F, stability gate) -> lambda (lambda.x) -> tc.json
 #   with a second dense grid (protocol `converged`): relax -> scf_fit2 (la2F on it); ph -> elph2 (ph.x
-#   trans=.false. from the saved dvscf) -> q2r2 -> matdyn2 -> tc.json (sigma where the grids agree)
+#   trans=.false. from the saved dvscf) -> q2r2 -> matdyn2 -> tc.json (sigma where the grids agree);
+#   `converged_dos` (broadening_rule dos_rescaled): scf_fit2 only, its N(E_F) rescales alpha2F
 # QE is launched as `{resources.mpi} -n {resources.tasks}` (mpirun here, srun in profiles/slurm);
 # pw.x/ph.x runtime grows with the attempt, and a walltime-stopped run resumes on the next one.
 # No heavy imports here.
 from tcflow.dft import chain as dft_chain  # (not `chain`: the Snakefile shares Snakemake's namespace)
-from tcflow.dft.protocol import get_protocol, has_second_grid  # light (yaml, jsonschema)
+from tcflow.dft.protocol import get_protocol, has_second_grid, needs_elph2  # light (yaml, jsonschema)
 
 # fail at parse time, in one line naming the key, on an unknown protocol or a bad override
-#: a protocol with a second la2F grid (broadening_rule two_grids) adds scf_fit2 -> elph2 -> q2r2 -> matdyn2
-SECOND_GRID = has_second_grid(get_protocol(config["dft"]["protocol"], config["dft"]["overrides"]))
+_DFT_PROTO = get_protocol(config["dft"]["protocol"], config["dft"]["overrides"])
+#: a protocol with a second la2F grid adds scf_fit2; with broadening_rule two_grids also
+#: elph2 -> q2r2 -> matdyn2 (dos_rescaled needs only the grid's band energies)
+SECOND_GRID = has_second_grid(_DFT_PROTO)
+ELPH2 = needs_elph2(_DFT_PROTO)
 
 #: ph.x jobs per candidate: 1 = one ph.x job over all q-points; n >= 2 = ph_init + n ph_q jobs
 PH_JOBS = config["dft"]["ph_jobs"]
@@ -64,7 +68,7 @@ def _dft_resources(step):
     return res
 
 
-for _dft_step in dft_chain.chain(PH_JOBS, SECOND_GRID):
+for _dft_step in dft_chain.chain(PH_JOBS, SECOND_GRID, ELPH2):
     # only the first step needs an input function (it waits for the checkpoint)
     _dft_in_fn = [] if _dft_step.inputs else [unpack(_first_step_inputs)]
     _dft_out = dft_chain.step_dir(DFT_DIR, _dft_step, "{chunk}")
@@ -94,7 +98,7 @@ for _dft_step in dft_chain.chain(PH_JOBS, SECOND_GRID):
 
 #: every step directory of the candidate (per-chunk ph.x directories through `ph`)
 DFT_TC_INPUTS = {("lambda_" if s.name == "lambda" else s.name): f"{DFT_DIR}/{s.name}"
-                 for s in dft_chain.chain(PH_JOBS, SECOND_GRID) if not s.chunked}
+                 for s in dft_chain.chain(PH_JOBS, SECOND_GRID, ELPH2) if not s.chunked}
 
 
 rule dft_tc:

@@ -33,7 +33,8 @@ class Step:
     ``gate``: the upstream (or upstreams) whose status must be ``ok`` (else this step records the
     first other status and runs nothing); ``mpi``: runs under the MPI launcher; ``mode``: the ph.x mode it belongs to;
     ``runtime_min`` / ``mem_mb``: portable resource defaults (profiles override them);
-    ``second_grid``: only in protocols with a second la2F grid (``second_dense_kgrid_factor``).
+    ``second_grid``: only in protocols with a second la2F grid (``second_dense_kgrid_factor``);
+    ``elph2``: only where the el-ph coefficients are recomputed on it (not ``dos_rescaled``).
     """
 
     name: str
@@ -49,6 +50,7 @@ class Step:
     mem_mb: int = 2000
     chunked: bool = False
     second_grid: bool = False
+    elph2: bool = False
 
     @property
     def gates(self) -> tuple[str, ...]:
@@ -79,16 +81,17 @@ STEPS: tuple[Step, ...] = (
     Step("matdyn", "dft_matdyn", "post:matdyn", "matdyn.json", "matdyn.x", ("structure", "relax", "q2r"), "q2r",
          runtime_min=60, mem_mb=4000),
     Step("lambda", "dft_lambda", "post:lambda_", "lambda.json", "lambda.x", ("structure", "ph"), "ph"),
-    # the second dense grid (broadening_rule two_grids): la2F scf on it, ph.x's el-ph from the saved
-    # dvscf (trans = .false.), its a2F through q2r.x and matdyn.x
+    # the second dense grid: la2F scf on it (its N(E_F) is all broadening_rule dos_rescaled uses);
+    # with two_grids also ph.x's el-ph from the saved dvscf (trans = .false.), its a2F through q2r.x
+    # and matdyn.x
     Step("scf_fit2", "dft_scf_fit2", "pw:scf_fit2", "scf_fit2.json", "pw.x", ("structure", "relax", "scf_fit"),
          "scf_fit", mpi=True, runtime_min=PW_RUNTIME_MIN, mem_mb=MPI_MEM_MB, second_grid=True),
     Step("elph2", "dft_elph2", "ph:elph2", "elph2.json", "ph.x", ("structure", "relax", "scf", "ph", "scf_fit2"),
-         ("ph", "scf_fit2"), mpi=True, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB, second_grid=True),
+         ("ph", "scf_fit2"), mpi=True, runtime_min=PH_RUNTIME_MIN, mem_mb=MPI_MEM_MB, second_grid=True, elph2=True),
     Step("q2r2", "dft_q2r2", "post:q2r2", "q2r2.json", "q2r.x", ("structure", "ph", "elph2"), "elph2",
-         runtime_min=30, mem_mb=4000, second_grid=True),
+         runtime_min=30, mem_mb=4000, second_grid=True, elph2=True),
     Step("matdyn2", "dft_matdyn2", "post:matdyn2", "matdyn2.json", "matdyn.x", ("structure", "relax", "q2r2"), "q2r2",
-         runtime_min=60, mem_mb=4000, second_grid=True),
+         runtime_min=60, mem_mb=4000, second_grid=True, elph2=True),
 )
 #: the final job: tc.json and metadata.json from every step's record
 TC_RULE = "dft_tc"
@@ -108,10 +111,13 @@ def mode_of(ph_jobs: int) -> str:
     return SINGLE if int(ph_jobs) == 1 else SPLIT
 
 
-def chain(ph_jobs: int, second_grid: bool = False) -> tuple[Step, ...]:
-    """The steps of one run, in chain order; the second-grid steps only with ``second_grid``."""
+def chain(ph_jobs: int, second_grid: bool = False, elph2: bool | None = None) -> tuple[Step, ...]:
+    """The steps of one run, in chain order; the second-grid steps only with ``second_grid``, its
+    el-ph steps only with ``elph2`` (default: ``second_grid``)."""
     mode = mode_of(ph_jobs)
-    return tuple(s for s in STEPS if s.mode in (BOTH, mode) and (second_grid or not s.second_grid))
+    elph2 = second_grid if elph2 is None else elph2
+    return tuple(s for s in STEPS if s.mode in (BOTH, mode) and (second_grid or not s.second_grid)
+                 and (elph2 or not s.elph2))
 
 
 def q_chunks(n_irr_q: int, n_jobs: int) -> list[tuple[int, int]]:

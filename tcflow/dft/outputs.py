@@ -87,8 +87,10 @@ def qe_version(text: str) -> str | None:
 
 
 def parse_pw(text: str) -> dict[str, Any]:
-    """Scalars of a pw.x output: energy (Ry), Fermi energy (eV), symmetry count, scf steps, wall (s)."""
-    out: dict[str, Any] = {"qe_version": qe_version(text), "qe_wall_s": wall_seconds(text)}
+    """Scalars of a pw.x output: energy (Ry), Fermi energy (eV), symmetry count, scf steps, wall (s),
+    electrons in the cell."""
+    out: dict[str, Any] = {"qe_version": qe_version(text), "qe_wall_s": wall_seconds(text),
+                           "n_electrons": n_electrons(text)}
     e = re.findall(r"^!\s+total energy\s+=\s+(-?[\d.]+) Ry", text, re.M)
     out["total_energy_ry"] = float(e[-1]) if e else None
     f = re.findall(r"the Fermi energy is\s+(-?[\d.]+) ev", text)
@@ -221,3 +223,29 @@ def parse_a2f_dos(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: no a2F table (frequency, total, modes...)")
     return {"omega_ry": [r[0] for r in rows], "a2f": [r[1] for r in rows], "a2f_modes": [r[2:] for r in rows],
             "lambda": lam, "delta_ry": delta}
+
+
+def parse_a2fsave(path: str | Path) -> dict[str, Any]:
+    """pw.x's la2F file ``<prefix>.a2Fsave``: ``{"eig_ry", "weights", "kgrid"}`` — band energies
+    (Ry, one list of ``nbnd`` per irreducible k-point), the k-point weights (summing to 2 without
+    spin polarisation, QE's convention) and the dense grid. The k-points and the symmetry data that
+    follow are not read. Raises ``ValueError`` naming the file when it is short or not numeric."""
+    tokens = Path(path).read_text().split()
+    try:
+        nbnd, nks = int(tokens[0]), int(tokens[1])
+        p = 2
+        flat = [float(x) for x in tokens[p:p + nbnd * nks]]
+        p += nbnd * nks + 3 * nks                      # the k-points (crystal coordinates) are skipped
+        weights = [float(x) for x in tokens[p:p + nks]]
+        kgrid = [int(x) for x in tokens[p + nks:p + nks + 3]]
+    except (IndexError, ValueError):
+        raise ValueError(f"{path}: not a complete a2Fsave file") from None
+    if len(flat) != nbnd * nks or len(weights) != nks or len(kgrid) != 3:
+        raise ValueError(f"{path}: not a complete a2Fsave file ({len(tokens)} numbers)")
+    return {"eig_ry": [flat[i * nbnd:(i + 1) * nbnd] for i in range(nks)], "weights": weights, "kgrid": kgrid}
+
+
+def n_electrons(text: str) -> float | None:
+    """pw.x's ``number of electrons`` (None when absent)."""
+    m = re.search(r"number of electrons\s*=\s*([-+\d.Ee]+)", text)
+    return float(m.group(1)) if m else None

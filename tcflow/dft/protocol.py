@@ -14,6 +14,8 @@ PROTOCOLS_FILE = Path(__file__).with_name("protocols.yaml")
 #: type and range of every protocol key (JSON Schema draft 2020-12)
 PROTOCOL_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema" / "protocol.schema.json"
 QGRID_RULES = ("smallest_factor", "divisor")
+#: broadening rules that need a second dense la2F grid (second_dense_kgrid_factor)
+SECOND_GRID_RULES = ("two_grids", "dos_rescaled")
 #: smallest prime treated as "awkward" by bump_prime_kgrid (2 divides everything already)
 SMALLEST_BUMPED_PRIME = 3
 
@@ -48,14 +50,15 @@ def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> dict[
             raise ProtocolError(f"dft.overrides.{key}: not a protocol key")
         proto[key] = value
     check_protocol(proto, name, overrides or {})
-    if proto["broadening_rule"] == "two_grids" and proto["second_dense_kgrid_factor"] is None:
+    rule = proto["broadening_rule"]
+    if rule in SECOND_GRID_RULES and proto["second_dense_kgrid_factor"] is None:
         key = "broadening_rule" if "broadening_rule" in (overrides or {}) else "second_dense_kgrid_factor"
         where = f"dft.overrides.{key}" if key in (overrides or {}) else f"{PROTOCOLS_FILE.name}: variants.{name}.{key}"
-        raise ProtocolError(f"{where}: broadening_rule two_grids needs a second dense grid "
+        raise ProtocolError(f"{where}: broadening_rule {rule} needs a second dense grid "
                             "(second_dense_kgrid_factor, e.g. 1.5)")
-    if proto["broadening_rule"] == "two_grids" and proto["tc_source"] != "matdyn":
-        raise ProtocolError(f"dft.protocol {name}: broadening_rule two_grids compares matdyn's lambda(sigma) "
-                            f"of the two grids; tc_source must be matdyn, not {proto['tc_source']!r}")
+    if rule in SECOND_GRID_RULES and proto["tc_source"] != "matdyn":
+        raise ProtocolError(f"dft.protocol {name}: broadening_rule {rule} works on matdyn's lambda(sigma) "
+                            f"and alpha2F; tc_source must be matdyn, not {proto['tc_source']!r}")
     proto["name"] = name
     return proto
 
@@ -101,8 +104,15 @@ def kgrid_from_length(lattice_lengths_A: Sequence[float], length_A: float) -> li
 
 
 def has_second_grid(proto: Mapping[str, Any]) -> bool:
-    """Whether the protocol has a second la2F grid (the scf_fit2 -> elph2 -> q2r2 -> matdyn2 steps)."""
+    """Whether the protocol has a second la2F grid (the scf_fit2 step)."""
     return proto.get("second_dense_kgrid_factor") is not None
+
+
+def needs_elph2(proto: Mapping[str, Any]) -> bool:
+    """Whether the el-ph coefficients are recomputed on the second grid (elph2 -> q2r2 -> matdyn2,
+    and ph keeps its dvscf for them): every second-grid protocol but ``dos_rescaled``, which needs
+    only that grid's band energies."""
+    return has_second_grid(proto) and proto.get("broadening_rule") != "dos_rescaled"
 
 
 def qgrid_from_length(proto: Mapping[str, Any], lattice_lengths_A: Sequence[float], n_atoms: int) -> list[int]:

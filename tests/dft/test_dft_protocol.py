@@ -116,11 +116,11 @@ def test_protocol_schema_covers_every_key_with_its_default():
         assert props[key]["description"].strip(), key
 
 
-@pytest.mark.parametrize("name", ["jarvis", "sssp", "fast", "converged"])
+@pytest.mark.parametrize("name", ["jarvis", "sssp", "fast", "converged", "converged_dos"])
 def test_every_variant_is_valid(name):
     from tcflow.dft.protocol import protocol_names
 
-    assert protocol_names() == ["converged", "fast", "jarvis", "sssp"]
+    assert protocol_names() == ["converged", "converged_dos", "fast", "jarvis", "sssp"]
     get_protocol(name)  # raises ProtocolError naming the variant's key when out of range
 
 

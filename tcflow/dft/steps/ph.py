@@ -17,7 +17,7 @@ from tcflow.dft import outputs as qo
 from tcflow.dft.cell import Cell
 from tcflow.dft.chain import q_chunks
 from tcflow.dft.handlers import ph_handlers, ph_settings
-from tcflow.dft.protocol import has_second_grid
+from tcflow.dft.protocol import needs_elph2
 from tcflow.dft.runner import run_qe, run_with_retries
 from tcflow.dft.stage import (OK, ResumableInterruption, StepContext, check_resumable, copy_files, copy_tree, failed,
                               merge_tree)
@@ -126,7 +126,7 @@ def chunk(ctx: StepContext) -> dict:
     if not ok:
         return rec
     stars, freqs = phwork.copy_products(ctx.work, ctx.out, rec["iqs"], int(ctx.proto["el_ph_nsigma"]),
-                                        dvscf=has_second_grid(ctx.proto))
+                                        dvscf=needs_elph2(ctx.proto))
     return {**rec, "status": OK, "star_sizes": stars, "freqs_cm1": freqs}
 
 
@@ -139,7 +139,7 @@ def run_all(ctx: StepContext) -> dict:
     q = qo.parse_dyn0(dyn0)
     shutil.copy2(dyn0, ctx.out / f"{qi.FILDYN}0")
     stars, freqs = phwork.copy_products(ctx.work, ctx.out, range(1, q["n_irr_q"] + 1), int(ctx.proto["el_ph_nsigma"]),
-                                        dvscf=has_second_grid(ctx.proto))
+                                        dvscf=needs_elph2(ctx.proto))
     return {**rec, **_summary(q, stars, freqs, rec["wall_s"]), "split": False, "n_jobs": 1}
 
 

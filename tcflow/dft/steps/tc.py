@@ -18,8 +18,9 @@ DEFAULT_TC_FORMULA = "mcmillan_allen_dynes"  # the paper's; records written befo
 
 
 def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float | None, tc_mad_K: float | None,
-            mustar: float) -> dict[str, Any]:
-    """Beyond McMillan for broadening ``index`` (0-based), from matdyn's ``a2F.dos<index+1>``:
+            mustar: float, scale: float = 1.0) -> dict[str, Any]:
+    """Beyond McMillan for broadening ``index`` (0-based), from matdyn's ``a2F.dos<index+1>``
+    (times ``scale``: ``dos_rescaled``'s N(E_F) ratio):
     the α²F moments (``a2f``: λ, ω_log, ω̄2 in K), the Allen-Dynes f1 f2 Tc (K) — the
     McMillan-Allen-Dynes ``tc_mad_K`` of (λ, ω_log) times f1(λ) f2(λ, ω̄2/ω_log of α²F) — and the
     isotropic Migdal-Eliashberg Tc (K) of that α²F. Unusable input gives None values and ``a2f_error``."""
@@ -36,10 +37,11 @@ def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float 
         # bins at ω <= 0 hold the small imaginary acoustic frequencies near Γ that the stability
         # gate tolerates (fcc Pb, converged: -6 cm^-1): not phonons, left out of every integral
         pairs = [(x * RY_TO_K, f) for x, f in zip(a2f["omega_ry"], a2f["a2f"]) if x > 0]
-        w, f = [p[0] for p in pairs], [p[1] for p in pairs]
+        w, f = [p[0] for p in pairs], [p[1] * scale for p in pairs]
         mom = moments(w, f)
         out["a2f"] = {"file": f"{path.parent.name}/{path.name}", **mom,
-                      "nonpositive_bins_dropped": len(a2f["omega_ry"]) - len(pairs)}
+                      "nonpositive_bins_dropped": len(a2f["omega_ry"]) - len(pairs),
+                      **({"scale": scale} if scale != 1.0 else {})}
         if mom["omega_log_K"] is None or mom["omega2_K"] is None:
             raise SpectrumError(f"{path}: lambda of alpha2F is {mom['lambda']:.4g} (<= 0)")
         if lam is not None and omega_log_K is not None and tc_mad_K is not None:
@@ -53,17 +55,41 @@ def a2f_tcs(matdyn_dir: Path, index: int, lam: float | None, omega_log_K: float 
     return out
 
 
-def _pick_broadening(proto: Mapping[str, Any], grids: Mapping[str, Any], d: Path, md, lx, md2):
+def dense2_dos(d: Path, sigmas: list[float]) -> list[float]:
+    """N(E_F) (states/spin/Ry/cell) of the second dense grid at each el-ph broadening, from
+    ``scf_fit2``'s a2Fsave as ph.x's elphsum computes it (:mod:`tcflow.dft.dos`)."""
+    from tcflow.dft import outputs as qo
+    from tcflow.dft.dos import dos_at_fermi
+
+    rec = read_json(d / "scf_fit2" / BY_NAME_RECORD["scf_fit2"])
+    nel = rec.get("n_electrons")
+    if nel is None:  # records written before pw records kept it
+        nel = qo.n_electrons((d / "scf_fit2" / "scf_fit2.out").read_text())
+    if nel is None:
+        raise ValueError(f"{d / 'scf_fit2'}: no electron count in the record or scf_fit2.out")
+    a2f = qo.parse_a2fsave(d / "scf_fit2" / rec["a2fsave"])
+    return [dos_at_fermi(a2f["eig_ry"], a2f["weights"], nel, s)[1] for s in sigmas]
+
+
+def _pick_broadening(proto: Mapping[str, Any], grids: Mapping[str, Any], d: Path, md, lx, md2, rescaled):
     """The protocol's broadening choice: (rule, the rows reported, their index, converged, the
-    rows' source, the α²F directory, the rule in words, the two-grid record or None); None when the
-    rule is ``two_grids`` and the second grid has no table."""
+    rows' source, the α²F directory, the rule in words, the choice's record or None); None when
+    the rule needs the second grid and it has no table."""
     rule = proto.get("broadening_rule", "successive")
     tol = float(proto["lambda_conv_tol"])
+    text = f"first broadening whose lambda differs from the next by <= {tol} (relative); else the last"
+    if rule == "dos_rescaled":
+        if rescaled is None:
+            return None
+        i, converged = choose_broadening([r["lambda"] for r in rescaled], tol)
+        text = (f"alpha2F of k-grid {grids['k_dense']} times N(E_F) of k-grid {grids['k_dense2']} over its own; "
+                + text)
+        return (rule, rescaled, i, converged, "matdyn_dos_rescaled", d / "matdyn", text,
+                {"kgrids": [grids["k_dense"], grids["k_dense2"]], "scale": [r["scale"] for r in rescaled]})
     if rule != "two_grids":
         src = proto["tc_source"]
         rows = md if src == "matdyn" else lx
         i, converged = choose_broadening([r["lambda"] for r in rows], tol)
-        text = f"first broadening whose lambda differs from the next by <= {tol} (relative); else the last"
         return rule, rows, i, converged, src, d / "matdyn", text, None
     if md2 is None:
         return None
@@ -76,6 +102,15 @@ def _pick_broadening(proto: Mapping[str, Any], grids: Mapping[str, Any], d: Path
             "the denser grid's" + ("" if converged else " at the closest agreement (not converged)"))
     return (rule, md2, i, converged, "matdyn_dense2", d / "matdyn2", text,
             {**choice, "kgrids": [grids["k_dense"], grids["k_dense2"]]})
+
+
+def _rescaled_table(matdyn_rows: list[dict], n_dense: list[float], mustar: float) -> list[dict]:
+    """matdyn's λ(σ) times N_dense(σ)/N(σ) (ω_log unchanged), with its McMillan-Allen-Dynes Tc."""
+    rows = []
+    for r, n2 in zip(matdyn_rows, n_dense):
+        scale = n2 / r["n_ef"] if r.get("n_ef") and r.get("lambda") is not None else None
+        rows.append({**r, "lambda": None if scale is None else r["lambda"] * scale, "n_ef": n2, "scale": scale})
+    return tc_table(rows, mustar)
 
 
 def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) -> dict:
@@ -113,6 +148,10 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
         lx = tc_table(recs["lambda"]["lambda_table"], mustar)
         md2 = (tc_table(recs["matdyn2"]["lambda_table"], mustar)
                if recs.get("matdyn2", {}).get("status") == OK else None)
+        rescaled = (_rescaled_table(recs["matdyn"]["lambda_table"],
+                                    dense2_dos(d, [r["sigma_ry"] for r in recs["matdyn"]["lambda_table"]]), mustar)
+                    if proto.get("broadening_rule") == "dos_rescaled" and recs.get("scf_fit2", {}).get("status") == OK
+                    else None)
         out["table"] = [{"sigma_ry": a["sigma_ry"],
                          "matdyn": {k: a[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K")},
                          "lambda_x": {k: b[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K", "tc_K_lambda_x")}}
@@ -120,8 +159,11 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
         if md2 is not None:
             for row, c in zip(out["table"], md2):
                 row["matdyn_dense2"] = {k: c[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K")}
-        pick = _pick_broadening(proto, st["grids"], d, md, lx, md2)
-        if pick is None:  # two grids, the second failed: its status is already the candidate's
+        if rescaled is not None:
+            for row, c in zip(out["table"], rescaled):
+                row["matdyn_dos_rescaled"] = {k: c[k] for k in ("lambda", "omega_log_K", "n_ef", "tc_K", "scale")}
+        pick = _pick_broadening(proto, st["grids"], d, md, lx, md2, rescaled)
+        if pick is None:  # the second grid failed: its status is already the candidate's
             atomic_write_json(out_json, out)
             return out
         rule, rows, i, converged, src, a2f_dir, rule_text, choice = pick
@@ -133,7 +175,8 @@ def step_tc(cid: str, cand_dir, out_json, mustar_override: float | None = None) 
                     "tc_source": src, "mustar": mustar, "selection_rule": rule_text,
                     "min_freq_cm1": recs["matdyn"]["min_freq_cm1"],
                     "tc_mcmillan_allen_dynes_K": rows[i]["tc_K"]})
-        out.update(a2f_tcs(a2f_dir, i, rows[i]["lambda"], rows[i]["omega_log_K"], rows[i]["tc_K"], mustar))
+        out.update(a2f_tcs(a2f_dir, i, rows[i]["lambda"], rows[i]["omega_log_K"], rows[i]["tc_K"], mustar,
+                           scale=rows[i].get("scale") or 1.0))
         formula = proto.get("tc_formula", DEFAULT_TC_FORMULA)
         out.update(tc_formula=formula, tc_K=out[TC_FORMULAS[formula]])
     atomic_write_json(out_json, out)
