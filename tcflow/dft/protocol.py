@@ -44,7 +44,13 @@ def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> dict[
     if name not in data["variants"]:
         raise ProtocolError(f"dft.protocol: unknown protocol {name!r} (known: {', '.join(sorted(data['variants']))})")
     proto = dict(data["defaults"])
-    proto.update(data["variants"][name] or {})
+    variant = dict(data["variants"][name] or {})
+    base = variant.pop("base", None)  # a variant may start from another (one level)
+    if base is not None:
+        if base not in data["variants"] or "base" in (data["variants"][base] or {}):
+            raise ProtocolError(f"{PROTOCOLS_FILE.name}: variants.{name}.base: {base!r} is not a variant without a base")
+        proto.update(data["variants"][base] or {})
+    proto.update(variant)
     for key, value in (overrides or {}).items():
         if key not in proto:
             raise ProtocolError(f"dft.overrides.{key}: not a protocol key")

@@ -95,6 +95,8 @@ def test_dos_rescaled_tc(cand):
 def test_dos_rescaled_protocol_runs_no_second_el_ph():
     proto = get_protocol("converged_dos")
     assert has_second_grid(proto) and not needs_elph2(proto)
+    converged = get_protocol("converged")
+    assert {k for k in proto if proto[k] != converged[k]} == {"broadening_rule", "name"}
     assert needs_elph2(get_protocol("converged"))
     names = [s.name for s in chain(1, second_grid=True, elph2=False)]
     assert "scf_fit2" in names and not {"elph2", "q2r2", "matdyn2"} & set(names)
