@@ -19,7 +19,7 @@ Carbides and Nitrides* (Academic Press, 1971); MgB2 from J. Nagamatsu et al., Na
 Phys. Rev. B 54, 16487 (1996), full-potential LMTO linear response with converged BZ sums).
 
 Usage: .venv/bin/python benchmarks/dft_experiment.py [--materials Al,Nb] [--protocols jarvis,converged]
-       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary] [--refresh]
+       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary] [--markdown] [--refresh]
        [--overrides qgrid_min=6,scf_kgrid_divisor=2] [--pools auto|1|N]
 Hours on 2 cores for the full set; ``--budget-min`` starts no new run after that many minutes.
 ``--overrides`` (``dft.overrides`` keys, YAML values) makes a study variant: its rows are labelled
@@ -256,6 +256,42 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
                   f"{100 * (lam / LITERATURE_LAMBDA_AL - 1):+.1f} %")
 
 
+def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
+    """The table as Markdown (for the README): one line per (material, protocol) of ``protocols``,
+    then the MAE per protocol and formula over the materials every one of them finished."""
+    def f(v, nd=2):
+        x = _num(v)
+        return "–" if x is None else f"{x:.{nd}f}"
+
+    out = ["| material | protocol | exp. Tc (K) | Tc McMillan–Allen–Dynes (K) | Tc f1 f2 (K) | Tc Eliashberg (K) "
+           "| λ | ω_log (K) | σ (Ry) | q | core-h | pools | load |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in MATERIALS:
+        for p in protocols:
+            r = rows.get((m, p))
+            if not r:
+                continue
+            out.append(f"| {m} ({r['jid']}) | {p} | {f(r['exp_tc_K'])} | {f(r['tc_mcmillan_allen_dynes_K'])} "
+                       f"| {f(r['tc_allen_dynes_f1f2_K'])} | {f(r['tc_eliashberg_K'])} | {f(r['lambda'], 3)} "
+                       f"| {f(r['omega_log_K'], 0)} | {r['sigma_ry'] or '–'} | {r['q'] or '–'} "
+                       f"| {f(r['core_hours'], 3)} | {r.get('pools') or '–'} | {r.get('load_avg') or '–'} |")
+    both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")
+                                        for p in protocols)]
+    out.append("")
+    out.append(f"MAE against experiment over the {len(both)} materials every protocol above finished "
+               f"({', '.join(both) or 'none'}):")
+    for p in protocols:
+        parts = []
+        for fm in FORMULAS:
+            errs = [abs(_num(rows[(m, p)][fm]) - float(rows[(m, p)]["exp_tc_K"])) for m in both
+                    if _num(rows[(m, p)][fm]) is not None]
+            parts.append(f"{fm[3:-2].replace('_', ' ')} {sum(errs) / len(errs):.2f} K (n = {len(errs)})" if errs
+                         else f"{fm[3:-2].replace('_', ' ')} –")
+        cost = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
+        out.append(f"- `{p}`: {'; '.join(parts)}; {cost:.2f} core-hours")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--materials", default=",".join(list(MATERIALS)[:8]))
@@ -265,6 +301,8 @@ def main() -> None:
     ap.add_argument("--budget-min", type=float, default=None, help="start no new run after this many minutes")
     ap.add_argument("--rerun", action="store_true", help="run pairs that already have a row again")
     ap.add_argument("--summary", action="store_true", help="only print the table of the CSV")
+    ap.add_argument("--markdown", action="store_true",
+                    help="only print the table of the CSV as Markdown, for --protocols (README)")
     ap.add_argument("--refresh", action="store_true",
                     help="rebuild tc.json of the finished pairs from their step records and update their rows "
                          "(times kept); no QE runs")
@@ -281,6 +319,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"--materials: unknown {unknown} (known: {', '.join(MATERIALS)})")
     rows = read_rows()
+    if args.markdown:
+        print(markdown(rows, [variant_label(p, args.overrides) for p in protocols]))
+        return
     t0 = time.time()
     if args.refresh:
         labels = {variant_label(p, args.overrides): p for p in protocols}
