@@ -3,9 +3,9 @@
 Without pools QE splits plane waves and FFT grids over the ranks, which for the small cells of
 this workflow means an all-to-all exchange at every FFT. With ``-nk n`` the ranks form n pools
 that each take a share of the k-points and talk only when they sum up. Measured with QE 6.7 on
-fcc Al (45/250 Ry, 14x14x14 k, 2 ranks): pw.x scf 5.0-6.3 s without pools, 4.4-4.7 s with 2
-pools on a quiet machine; with a second 2-rank QE job on the same 2 cores, pw.x 13.7-14.3 s vs
-7.2-7.5 s and one ph.x q-point 236 s vs 125 s (identical frequencies).
+fcc Al (45/250 Ry, 14x14x14 k, 2 ranks): about 12 % less time with 2 pools on a quiet machine
+(one ph.x q-point 66-70 s -> 58-61 s), half beside another 2-rank QE job on the same 2 cores
+(236 s -> 125 s); identical frequencies (docs/dft.md).
 
 Pools must divide the ranks and none may be left without a k-point, so the count is the largest
 divisor of the ranks that is at most the number of irreducible k-points (spglib's count with time
