@@ -6,9 +6,11 @@ the DFT stage once per protocol, one Snakemake run per (material, protocol) in
 becomes a row of ``benchmarks/results/dft_experiment.csv`` (upserted: the table grows run by
 run, and a finished pair is not run again unless ``--rerun``): status, the three Tc formulas,
 λ, ω_log, the chosen broadening and whether it converged, the grids, core-hours (each step's
-wall time from its Snakemake benchmark times the cores it used). The summary gives, per protocol,
-the MAE against experiment of each Tc formula over the materials both protocols finished, and
-the cost ratio.
+wall time from its Snakemake benchmark times the cores it used), the k-point pools QE ran with
+(``--pools``; rows before that column ran without) and the mean load average during the run
+(above ``--cores``: the machine was shared and the core-hours overstate the cost). The summary
+gives, per protocol, the MAE against experiment of each Tc formula over the materials both
+protocols finished, and the cost ratio; compare costs only between rows with the same pools.
 
 Experimental Tc (K): elements from B. T. Matthias, T. H. Geballe & V. B. Compton, Rev. Mod.
 Phys. 35, 1 (1963); NbC, NbN, TaC, ZrN, HfN, VN, TiN from L. E. Toth, *Transition Metal
@@ -17,8 +19,8 @@ Carbides and Nitrides* (Academic Press, 1971); MgB2 from J. Nagamatsu et al., Na
 Phys. Rev. B 54, 16487 (1996), full-potential LMTO linear response with converged BZ sums).
 
 Usage: .venv/bin/python benchmarks/dft_experiment.py [--materials Al,Nb] [--protocols jarvis,converged]
-       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary] [--refresh]
-       [--overrides qgrid_min=6,scf_kgrid_divisor=2]
+       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary] [--markdown] [--refresh]
+       [--overrides qgrid_min=6,scf_kgrid_divisor=2] [--pools 1|N|auto]
 Hours on 2 cores for the full set; ``--budget-min`` starts no new run after that many minutes.
 ``--overrides`` (``dft.overrides`` keys, YAML values) makes a study variant: its rows are labelled
 ``<protocol>+key=value+...`` and run in their own work directory, beside the protocol's own rows.
@@ -52,7 +54,7 @@ LITERATURE_LAMBDA_AL = 0.44
 FORMULAS = ("tc_mcmillan_allen_dynes_K", "tc_allen_dynes_f1f2_K", "tc_eliashberg_K")
 COLUMNS = ("material", "jid", "protocol", "status", "exp_tc_K", "tc_K", "tc_formula", *FORMULAS, "lambda",
            "omega_log_K", "sigma_ry", "converged", "k_dense", "k_dense2", "q", "n_irr_q", "core_hours",
-           "pipeline_wall_s", "finished_utc", "commit")
+           "pipeline_wall_s", "pools", "load_avg", "finished_utc", "commit")
 TERMINAL = ("ok", "dynamically_unstable", "insulator")
 
 
@@ -111,6 +113,38 @@ def core_hours(wd: Path, key: str, cores: int) -> float:
     return (total + max(ph_tsv, ph_qe) * cores) / 3600.0
 
 
+class LoadSampler:
+    """Mean of the 1-minute load average (``/proc/loadavg``) over a run, sampled every
+    ``interval`` s: core-hours are wall time x cores, so a row measured beside other work (load
+    above the run's own ``cores``) overstates its cost, and this column says by how much."""
+
+    def __init__(self, interval: float = 30.0):
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.samples.append(float(Path("/proc/loadavg").read_text().split()[0]))
+            except (OSError, ValueError, IndexError):
+                return
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return round(sum(self.samples) / len(self.samples), 2) if self.samples else None
+
+
 def variant_label(protocol: str, overrides: dict) -> str:
     """``converged`` with ``{"qgrid_min": 6}`` -> ``converged+qgrid_min=6`` (row key and work directory)."""
     return "+".join([protocol, *(f"{k}={v}" for k, v in overrides.items())])
@@ -143,12 +177,13 @@ def run_one(key: str, protocol: str, args, refresh: dict | None = None) -> dict:
     (wd / "config.yaml").write_text(
         f"data: {{mirror: {SHARED}}}\n"
         f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
-        f"dft: {{protocol: {protocol}, pseudo_dir: {pseudo}, overrides: {json.dumps(args.overrides)}}}\n")
+        f"dft: {{protocol: {protocol}, pseudo_dir: {pseudo}, overrides: {json.dumps(args.overrides)}, "
+        f"pools: {args.pools}}}\n")
     cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
            "--configfile", str(wd / "config.yaml"), "--cores", str(args.cores),
            *(["--forcerun", "dft_tc"] if refresh else []), "--", f"results/dft/{key}/tc.json"]
     t0 = time.time()
-    with open(wd / f"snakemake_{key}.log", "a") as log:
+    with open(wd / f"snakemake_{key}.log", "a") as log, LoadSampler() as load:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
     wall = time.time() - t0
     tc_path = wd / "results" / "dft" / key / "tc.json"
@@ -166,9 +201,16 @@ def run_one(key: str, protocol: str, args, refresh: dict | None = None) -> dict:
             "k_dense": "x".join(map(str, grids.get("k_dense", []))),
             "k_dense2": "x".join(map(str, grids.get("k_dense2", []))), "q": "x".join(map(str, grids.get("q", []))),
             "n_irr_q": tc.get("n_irr_q"), "core_hours": round(core_hours(wd, key, args.cores), 4),
-            "pipeline_wall_s": round(wall, 1), "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "pipeline_wall_s": round(wall, 1), "pools": _pools(wd, key), "load_avg": load.mean, "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "commit": commit,
-            **({k: refresh[k] for k in ("core_hours", "pipeline_wall_s", "finished_utc")} if refresh else {})}
+            **({k: refresh.get(k, "") for k in ("core_hours", "pipeline_wall_s", "pools", "load_avg", "finished_utc")}
+               if refresh else {})}
+
+
+def _pools(wd: Path, key: str) -> int | None:
+    """k-point pools QE reported in the candidate's scf_fit (1: none; None: no record)."""
+    rec = wd / "results" / "dft" / key / "scf_fit" / "scf_fit.json"
+    return json.loads(rec.read_text()).get("pools", 1) if rec.is_file() else None
 
 
 def _num(v) -> float | None:
@@ -183,14 +225,14 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
     """Per-row table, then MAE per protocol and formula over the materials every protocol finished ok."""
     w = max([10, *(len(p) for _, p in rows)])
     print(f"{'material':8} {'protocol':{w}} {'status':20} {'exp':>6} {'MAD':>7} {'f1f2':>7} {'ME':>7} "
-          f"{'lambda':>7} {'sigma':>6} {'conv':>5} {'core-h':>7}")
+          f"{'lambda':>7} {'sigma':>6} {'conv':>5} {'core-h':>7} {'pools':>5} {'load':>5}")
     for (m, p), r in sorted(rows.items(), key=lambda kv: (list(MATERIALS).index(kv[0][0]), kv[0][1])):
         vals = [_num(r[f]) for f in FORMULAS]
         fmt = ["-" if v is None else f"{v:.2f}" for v in vals]
         lam = _num(r["lambda"])
         print(f"{m:8} {p:{w}} {r['status'][:20]:20} {float(r['exp_tc_K']):6.2f} {fmt[0]:>7} {fmt[1]:>7} {fmt[2]:>7} "
               f"{'-' if lam is None else f'{lam:.3f}':>7} {r['sigma_ry'] or '-':>6} {str(r['converged'])[:5]:>5} "
-              f"{float(r['core_hours'] or 0):7.3f}")
+              f"{float(r['core_hours'] or 0):7.3f} {r.get('pools') or '-':>5} {r.get('load_avg') or '-':>5}")
     both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")
                                         for p in protocols)]
     print(f"\nmaterials finished with every protocol ({', '.join(protocols)}): {', '.join(both) or 'none'}")
@@ -214,6 +256,42 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
                   f"{100 * (lam / LITERATURE_LAMBDA_AL - 1):+.1f} %")
 
 
+def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
+    """The table as Markdown (for the README): one line per (material, protocol) of ``protocols``,
+    then the MAE per protocol and formula over the materials every one of them finished."""
+    def f(v, nd=2):
+        x = _num(v)
+        return "–" if x is None else f"{x:.{nd}f}"
+
+    out = ["| material | protocol | exp. Tc (K) | Tc McMillan–Allen–Dynes (K) | Tc f1 f2 (K) | Tc Eliashberg (K) "
+           "| λ | ω_log (K) | σ (Ry) | q | core-h | pools | load |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in MATERIALS:
+        for p in protocols:
+            r = rows.get((m, p))
+            if not r:
+                continue
+            out.append(f"| {m} ({r['jid']}) | {p} | {f(r['exp_tc_K'])} | {f(r['tc_mcmillan_allen_dynes_K'])} "
+                       f"| {f(r['tc_allen_dynes_f1f2_K'])} | {f(r['tc_eliashberg_K'])} | {f(r['lambda'], 3)} "
+                       f"| {f(r['omega_log_K'], 0)} | {r['sigma_ry'] or '–'} | {r['q'] or '–'} "
+                       f"| {f(r['core_hours'], 3)} | {r.get('pools') or '–'} | {r.get('load_avg') or '–'} |")
+    both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")
+                                        for p in protocols)]
+    out.append("")
+    out.append(f"MAE against experiment over the {len(both)} materials every protocol above finished "
+               f"({', '.join(both) or 'none'}):")
+    for p in protocols:
+        parts = []
+        for fm in FORMULAS:
+            errs = [abs(_num(rows[(m, p)][fm]) - float(rows[(m, p)]["exp_tc_K"])) for m in both
+                    if _num(rows[(m, p)][fm]) is not None]
+            parts.append(f"{fm[3:-2].replace('_', ' ')} {sum(errs) / len(errs):.2f} K (n = {len(errs)})" if errs
+                         else f"{fm[3:-2].replace('_', ' ')} –")
+        cost = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
+        out.append(f"- `{p}`: {'; '.join(parts)}; {cost:.2f} core-hours")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--materials", default=",".join(list(MATERIALS)[:8]))
@@ -223,10 +301,15 @@ def main() -> None:
     ap.add_argument("--budget-min", type=float, default=None, help="start no new run after this many minutes")
     ap.add_argument("--rerun", action="store_true", help="run pairs that already have a row again")
     ap.add_argument("--summary", action="store_true", help="only print the table of the CSV")
+    ap.add_argument("--markdown", action="store_true",
+                    help="only print the table of the CSV as Markdown, for --protocols (README)")
     ap.add_argument("--refresh", action="store_true",
                     help="rebuild tc.json of the finished pairs from their step records and update their rows "
                          "(times kept); no QE runs")
     ap.add_argument("--overrides", default="", help="a study variant: dft.overrides as key=value,...")
+    ap.add_argument("--pools", default="1",
+                    help="dft.pools (k-point pools of pw.x/ph.x): 1 (default: none, as every row of the table so "
+                         "far, so that costs compare), a number, or auto")
     args = ap.parse_args()
     args.overrides = parse_overrides(args.overrides)
     sys.path.insert(0, str(REPO))
@@ -236,6 +319,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"--materials: unknown {unknown} (known: {', '.join(MATERIALS)})")
     rows = read_rows()
+    if args.markdown:
+        print(markdown(rows, [variant_label(p, args.overrides) for p in protocols]))
+        return
     t0 = time.time()
     if args.refresh:
         labels = {variant_label(p, args.overrides): p for p in protocols}

@@ -12,7 +12,7 @@ For each ph.x mode of the pipeline (``dft.ph_jobs``):
 - split (4, as config/paper.yaml): ph_init and four ph.x jobs sharing the irreducible q-points.
 
 By hand: the pipeline's own QE inputs (as it wrote them) run one after the other in one
-directory: "pipeline / hand" is what the workflow adds to the QE it runs. For the single mode the
+directory, each pw.x / ph.x with the k-point pools the pipeline's run of it reported (``-nk``): "pipeline / hand" is what the workflow adds to the QE it runs. For the single mode the
 benchmark also runs ph.x by hand ONCE over all q-points (what a person would type), which gives
 the cost of starting ph.x per q-point (the price of resumes that do not change the result).
 
@@ -47,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "dft")]
 
-from tcflow.dft.outputs import parse_lambda_x, parse_matdyn_lambda, wall_seconds  # noqa: E402
+from tcflow.dft.outputs import parse_lambda_x, parse_matdyn_lambda, pools, wall_seconds  # noqa: E402
 
 MPI_CODES = ("pw.x", "ph.x")
 #: (executable, input name, where the pipeline wrote that input under results/dft/al/)
@@ -62,36 +62,44 @@ def _strip(text: str, keys) -> str:
     return re.sub(r"^\s*(" + "|".join(keys) + r") = .*\n", "", text, flags=re.M)
 
 
-def hand_steps(cand: Path, mode: str) -> list[tuple[str, str, str]]:
-    """(executable, input file name, input text) in the order the pipeline ran them."""
-    steps = [(exe, name, _strip((cand / src).read_text(), ["max_seconds"]))
+def _pools_of(src: Path) -> int:
+    """The k-point pools QE reported in the output beside the pipeline's input ``src``."""
+    out = src.with_suffix(".out")
+    return pools(out.read_text(errors="replace")) if out.is_file() else 1
+
+
+def hand_steps(cand: Path, mode: str) -> list[tuple[str, str, str, int]]:
+    """(executable, input file name, input text, k-point pools) in the order the pipeline ran them."""
+    steps = [(exe, name, _strip((cand / src).read_text(), ["max_seconds"]), _pools_of(cand / src))
              for exe, name, src in PW_STEPS if (cand / src).is_file()]
     n_irr_q = json.loads((cand / "ph/ph.json").read_text())["n_irr_q"]
     if mode in ("single", "single-one-ph"):
         if mode == "single-one-ph":  # one ph.x run over every q-point, as typed by hand
-            text = _strip((cand / "ph.work/run1/ph.1.in").read_text(), ["max_seconds", "start_q", "last_q"])
-            steps.append(("ph.x", "ph.in", text))
+            src = cand / "ph.work/run1/ph.1.in"
+            steps.append(("ph.x", "ph.in", _strip(src.read_text(), ["max_seconds", "start_q", "last_q"]), _pools_of(src)))
         else:
-            steps += [("ph.x", f"ph.{iq}.in", _strip((cand / f"ph.work/run1/ph.{iq}.in").read_text(), ["max_seconds"]))
-                      for iq in range(1, n_irr_q + 1)]
+            for iq in range(1, n_irr_q + 1):
+                src = cand / f"ph.work/run1/ph.{iq}.in"
+                steps.append(("ph.x", f"ph.{iq}.in", _strip(src.read_text(), ["max_seconds"]), _pools_of(src)))
     else:
-        steps.append(("ph.x", "ph_init.in", (cand / "ph_init/ph_init.in").read_text()))
+        src = cand / "ph_init/ph_init.in"
+        steps.append(("ph.x", "ph_init.in", src.read_text(), _pools_of(src)))
         for iq in range(1, n_irr_q + 1):
             src = next(cand.glob(f"ph_q/*.work/run1/ph.{iq}.in"))  # the chunk job that ran q-point iq
-            text = _strip(src.read_text(), ["max_seconds"])
-            steps.append(("ph.x", f"ph_q{iq}.in", text))
-    steps += [(exe, name, (cand / src).read_text()) for exe, name, src in POST_STEPS]
+            steps.append(("ph.x", f"ph_q{iq}.in", _strip(src.read_text(), ["max_seconds"]), _pools_of(src)))
+    steps += [(exe, name, (cand / src).read_text(), 1) for exe, name, src in POST_STEPS]
     return steps
 
 
 def run_by_hand(wd: Path, steps, nproc: int) -> float:
     wd.mkdir(parents=True)
-    for _, name, text in steps:
+    for _, name, text, _ in steps:
         (wd / name).write_text(text)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     t0 = time.monotonic()
-    for exe, name, _ in steps:
-        cmd = ["mpirun", "-np", str(nproc), exe, "-in", name] if exe in MPI_CODES else [exe]
+    for exe, name, _, npool in steps:
+        nk = ["-nk", str(npool)] if npool > 1 else []
+        cmd = ["mpirun", "-np", str(nproc), exe, *nk, "-in", name] if exe in MPI_CODES else [exe]
         with open(wd / name) as fin, open(wd / f"{name}.out", "w") as fout:
             subprocess.run(cmd, cwd=wd, stdin=fin, stdout=fout, stderr=subprocess.STDOUT, env=env, check=True)
     return time.monotonic() - t0
@@ -178,7 +186,7 @@ def main() -> None:
                   f"by hand {t_hand:.1f} s (QE {qe_hand:.1f} s, overhead {over_hand:.1f} s); ratio {t_pipe / t_hand:.3f}, "
                   f"QE-noise-free {adjusted:.3f}", flush=True)
             runs.append((t_pipe / t_hand, t_pipe, t_hand, t_one, adjusted, over_pipe, over_hand))
-        n_ph = sum(exe == "ph.x" for exe, _, _ in steps)
+        n_ph = sum(exe == "ph.x" for exe, *_ in steps)
         ratios = sorted(r[0] for r in runs)
         med = runs[[r[0] for r in runs].index(ratios[len(ratios) // 2])]
         spread = f" (range {ratios[0]:.3f}-{ratios[-1]:.3f} over {len(runs)} runs)" if len(runs) > 1 else ""

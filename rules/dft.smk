@@ -31,7 +31,7 @@ DFT_BENCH = "logs/benchmarks/dft/{cid}"
 #: portable default: MPI ranks of a QE job on one machine (a cluster profile sets tasks per rule)
 DFT_MPI_THREADS = 2
 #: what changes the physics: a change reruns the candidate's chain. Operational keys (qe_bin_dir,
-#: max_seconds_fraction, min_free_disk_gb, cleanup) are left out on purpose.
+#: max_seconds_fraction, min_free_disk_gb, pools, cleanup) are left out on purpose.
 DFT_PHYSICS = {k: config["dft"][k] for k in ("protocol", "overrides", "pseudo_dir", "pseudo_map")}
 
 

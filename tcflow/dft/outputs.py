@@ -88,7 +88,7 @@ def qe_version(text: str) -> str | None:
 
 def parse_pw(text: str) -> dict[str, Any]:
     """Scalars of a pw.x output: energy (Ry), Fermi energy (eV), symmetry count, scf steps, wall (s),
-    electrons in the cell."""
+    electrons in the cell, k-point pools."""
     out: dict[str, Any] = {"qe_version": qe_version(text), "qe_wall_s": wall_seconds(text),
                            "n_electrons": n_electrons(text)}
     e = re.findall(r"^!\s+total energy\s+=\s+(-?[\d.]+) Ry", text, re.M)
@@ -99,7 +99,14 @@ def parse_pw(text: str) -> dict[str, Any]:
     out["n_sym_ops"] = int(s.group(1)) if s and s.groups() else (1 if s else None)
     it = re.findall(r"convergence has been achieved in\s+(\d+) iterations", text)
     out["scf_iterations"] = int(it[-1]) if it else None
+    out["pools"] = pools(text)
     return out
+
+
+def pools(text: str) -> int:
+    """k-point pools of a pw.x / ph.x run ("K-points division: npool = n"; 1 when absent)."""
+    m = re.search(r"K-points division:\s+npool\s+=\s+(\d+)", text)
+    return int(m.group(1)) if m else 1
 
 
 def band_gap_from_xml(xml_path: str | Path) -> dict[str, Any]:

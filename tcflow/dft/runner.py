@@ -2,8 +2,8 @@
 
 How QE is launched comes from the rule's resources, in one place (:class:`Launch`): ``mpi`` (the
 MPI launcher program: ``mpirun`` by default, ``srun`` in the SLURM profile) and ``tasks``
-(``<mpi> -n <tasks> pw.x -in <input>``); OpenMP threads from ``cpus_per_task``, always set
-explicitly. Serial post-processing codes (q2r.x, matdyn.x, lambda.x) run without the launcher,
+(``<mpi> -n <tasks> pw.x [-nk <pools>] -in <input>``, pools from :mod:`tcflow.dft.pools`); OpenMP
+threads from ``cpus_per_task``, always set explicitly. Serial post-processing codes (q2r.x, matdyn.x, lambda.x) run without the launcher,
 reading stdin.
 
 Every QE launch dies with its job: the launcher is asked to receive SIGTERM when the job process
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from tcflow.dft.outputs import classify
+from tcflow.dft.pools import POOL_CODES
 
 log = logging.getLogger(__name__)
 #: codes whose input is read from stdin and that are run serially
@@ -62,21 +63,23 @@ def qe_environment(launch: "Launch") -> dict[str, str]:
 @dataclass
 class Launch:
     """How to start QE: the MPI launcher program (``mpi``, may carry options), MPI tasks, OpenMP
-    threads, the QE bin dir, and a directory put first on the child's PATH (a conda
-    environment's ``bin``: QE and its mpirun)."""
+    threads, the QE bin dir, a directory put first on the child's PATH (a conda
+    environment's ``bin``: QE and its mpirun), and k-point pools (``-nk``, :mod:`tcflow.dft.pools`)."""
 
     mpi: str = "mpirun"
     tasks: int = 1
     omp_threads: int = 1
     bin_dir: str = ""
     path_prefix: str = ""
+    pools: int = 1
 
     def command(self, exe: str, input_name: str) -> list[str]:
         path = os.path.join(self.bin_dir, exe) if self.bin_dir else exe
         if exe in SERIAL_CODES:
             return [path]
         prefix = [*shlex.split(self.mpi), "-n", str(self.tasks)] if self.mpi else []
-        return prefix + [path, "-in", input_name]
+        pools = ["-nk", str(self.pools)] if self.pools > 1 and exe in POOL_CODES else []
+        return prefix + [path, *pools, "-in", input_name]
 
 
 @dataclass

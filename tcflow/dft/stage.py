@@ -93,6 +93,18 @@ class StepContext:
     def proto(self) -> dict:
         return self.st["protocol"]
 
+    def pooled(self, cell, kgrid) -> Launch:
+        """``launch`` with the k-point pools (``-nk``) for a pw.x / ph.x run of ``cell`` (a
+        :class:`tcflow.dft.cell.Cell`) on ``kgrid``, within ``dft.pools`` (:mod:`tcflow.dft.pools`)."""
+        from dataclasses import replace
+
+        from tcflow.dft.pools import irreducible_kpoints, pool_count
+
+        if self.launch.tasks <= 1:
+            return self.launch
+        n_k = irreducible_kpoints(cell, kgrid)
+        return replace(self.launch, pools=pool_count(self.launch.tasks, n_k, self.cfg.get("pools", "auto")))
+
 
 def free_gb(path: Path) -> float:
     """Free space (GiB) of the file system holding ``path`` (or its nearest existing parent)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tcflow.dft.eliashberg import allen_dynes_tc
-from tcflow.dft.outputs import parse_lambda_x, parse_matdyn_lambda
+from tcflow.dft.outputs import parse_lambda_x, parse_matdyn_lambda, pools
 from tcflow.dft.steps.phwork import q_point_complete
 from workflow_helpers import REPO, SHARED, SNAKEMAKE, run_snakemake, write_config
 
@@ -143,6 +143,10 @@ def test_al_record_and_layout(al_run):
     assert json.loads((cand / "ph/ph.json").read_text())["n_jobs"] == 8
     assert (cand / "ph/elph_dir/elph.inp_lambda.8").exists() and (cand / "q2r/ifc.fc").exists()
     assert json.loads((cand / "metadata.json").read_text())["quantum_espresso"].startswith("6.7")
+    # 2 ranks and far more irreducible k-points: pw.x and ph.x ran in 2 k-point pools (QE says so)
+    assert json.loads((cand / "scf_fit/scf_fit.json").read_text())["pools"] == 2
+    assert [json.loads((cand / f"ph_q/{c}/ph.json").read_text())["pools"] for c in range(1, 9)] == [2] * 8
+    assert pools((cand / "ph_q/1.work/run1/ph.1.out").read_text()) == 2
     # every DFT job ran in a process of its own, as on a cluster (none inside Snakemake's)
     logs = sorted((wd / "logs/dft/al").rglob("*.log"))
     pids = [int(m) for log in logs for m in re.findall(r" in process (\d+): ", log.read_text())]

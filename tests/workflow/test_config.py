@@ -18,6 +18,7 @@ def test_defaults_filled_across_refs():
     assert cfg["data"]["max_train"] is None
     assert cfg["screen"]["tc_min_K"] == 5.0
     assert cfg["candidates"]["source"] == "generate"
+    assert cfg["dft"]["pools"] == "auto"
 
 
 def _schema_keys(node: dict, path: str):
@@ -69,6 +70,8 @@ def test_paper_config_has_the_papers_thresholds():
         ({"screen": {"tcmin": 5}}, "config error: unknown key screen.tcmin"),
         ({"candidates": {"only": ["bad id"]}}, "config error: candidates.only.0"),
         ({"data": {"split_fractions": [0.5, 0.2, 0.2]}}, "config error: data.split_fractions"),
+        ({"dft": {"pools": 0}}, "config error: dft.pools"),
+        ({"dft": {"pools": "max"}}, "config error: dft.pools"),
     ],
 )
 def test_invalid_values_name_the_key(cfg, message):

@@ -33,9 +33,10 @@ def init(ctx: StepContext) -> dict:
     """The irreducible q-points and displacement patterns (ph.x with start_irr = last_irr = 0)."""
     out, st = ctx.out, ctx.st
     copy_tree(ctx.dir("scf") / qi.OUTDIR, out / qi.OUTDIR)
-    text = qi.ph_input(Cell.read(ctx.dir("relax") / "relaxed.json"), proto=ctx.proto, qgrid=st["grids"]["q"],
-                       start_q=1, last_q=1, patterns_only=True, masses=st.get("masses_amu"))
-    res = run_qe("ph.x", text, out, "ph_init", ctx.launch)
+    cell = Cell.read(ctx.dir("relax") / "relaxed.json")
+    text = qi.ph_input(cell, proto=ctx.proto, qgrid=st["grids"]["q"], start_q=1, last_q=1, patterns_only=True,
+                       masses=st.get("masses_amu"))
+    res = run_qe("ph.x", text, out, "ph_init", ctx.pooled(cell, st["grids"]["k_scf"]))
     dyn0 = out / f"{qi.FILDYN}0"
     if res.code in ("ok", "interrupted") and dyn0.is_file():  # ph.x stops after the patterns (no JOB DONE)
         rec = {"status": OK, **qo.parse_dyn0(dyn0), "wall_s": res.wall_s,
@@ -70,6 +71,8 @@ def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[
     log.info("%s: %s", what, f"resuming in {seg.name}: q-points {kept} kept, restarting at q-point {start}"
              if previous else "fresh start")
     cell = Cell.read(ctx.dir("relax") / "relaxed.json")
+    launch = ctx.pooled(cell, st["grids"]["k_scf"])
+    rec["pools"] = launch.pools
     deadline = time.monotonic() + ctx.max_seconds if ctx.max_seconds else None
     iq = start
     while end is None or iq <= end:
@@ -88,7 +91,7 @@ def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[
             return qi.ph_input(cell, proto=p, qgrid=st["grids"]["q"], start_q=iq, last_q=iq,
                                max_seconds=budget, masses=st.get("masses_amu"))
 
-        res = run_with_retries("ph.x", make, seg, f"ph.{iq}", ctx.launch, ph_settings(proto), ph_handlers(proto),
+        res = run_with_retries("ph.x", make, seg, f"ph.{iq}", launch, ph_settings(proto), ph_handlers(proto),
                                int(proto["ph_retries"]))
         rec["attempts"] += [{**a, "iq": iq} for a in res.attempts]
         rec["wall_s"] += res.wall_s
@@ -184,9 +187,10 @@ def elph2(ctx: StepContext) -> dict:
     shutil.copy2(ctx.dir("scf_fit2") / f"{qi.PREFIX}.a2Fsave", out / qi.OUTDIR / f"{qi.PREFIX}.a2Fsave")
     dyns = sorted(ph.glob(f"{qi.FILDYN}*"))
     copy_files(dyns, out)
-    text = qi.ph_input(Cell.read(ctx.dir("relax") / "relaxed.json"), proto=ctx.proto, qgrid=st["grids"]["q"],
-                       max_seconds=ctx.max_seconds, masses=st.get("masses_amu"), trans=False)
-    res = run_qe("ph.x", text, out, "elph2", ctx.launch)
+    cell = Cell.read(ctx.dir("relax") / "relaxed.json")
+    text = qi.ph_input(cell, proto=ctx.proto, qgrid=st["grids"]["q"], max_seconds=ctx.max_seconds,
+                       masses=st.get("masses_amu"), trans=False)
+    res = run_qe("ph.x", text, out, "elph2", ctx.pooled(cell, st["grids"]["k_scf"]))
     check_resumable(res, "ph.x el-ph on the second dense grid (elph2)")
     shutil.rmtree(out / qi.OUTDIR)  # wavefunction and dvscf copies
     for f in dyns:

@@ -107,7 +107,7 @@ def run_pw(ctx: StepContext, calculation: str, kgrid, cell: Cell, la2f: bool = F
                            max_seconds=ctx.max_seconds, extra_electrons=extra, extra_ions=ions,
                            masses=st.get("masses_amu"))
 
-    res = run_with_retries("pw.x", make, work, name, ctx.launch, pw_settings(proto), pw_handlers(proto),
+    res = run_with_retries("pw.x", make, work, name, ctx.pooled(cell, kgrid), pw_settings(proto), pw_handlers(proto),
                            int(proto["scf_retries"]))
     if res.code == "walltime":
         stops = read_json(marker)["stops"] + 1 if marker.is_file() else 1
