@@ -258,7 +258,8 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
 
 def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
     """The table as Markdown (for the README): one line per (material, protocol) of ``protocols``,
-    then the MAE per protocol and formula over the materials every one of them finished."""
+    then per protocol the MAE of each formula and the core-hours over the materials it and the first
+    protocol both finished, with the cost ratio to the first."""
     def f(v, nd=2):
         x = _num(v)
         return "–" if x is None else f"{x:.{nd}f}"
@@ -275,12 +276,12 @@ def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
                        f"| {f(r['tc_allen_dynes_f1f2_K'])} | {f(r['tc_eliashberg_K'])} | {f(r['lambda'], 3)} "
                        f"| {f(r['omega_log_K'], 0)} | {r['sigma_ry'] or '–'} | {r['q'] or '–'} "
                        f"| {f(r['core_hours'], 3)} | {r.get('pools') or '–'} | {r.get('load_avg') or '–'} |")
-    both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")
-                                        for p in protocols)]
+    done = lambda m, p: rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")  # noqa: E731
+    base = protocols[0]
     out.append("")
-    out.append(f"MAE against experiment over the {len(both)} materials every protocol above finished "
-               f"({', '.join(both) or 'none'}):")
+    out.append(f"MAE against experiment, each protocol next to `{base}` on the materials both finished:")
     for p in protocols:
+        both = [m for m in MATERIALS if done(m, base) and done(m, p)]
         parts = []
         for fm in FORMULAS:
             errs = [abs(_num(rows[(m, p)][fm]) - float(rows[(m, p)]["exp_tc_K"])) for m in both
@@ -288,7 +289,13 @@ def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
             parts.append(f"{fm[3:-2].replace('_', ' ')} {sum(errs) / len(errs):.2f} K (n = {len(errs)})" if errs
                          else f"{fm[3:-2].replace('_', ' ')} –")
         cost = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
-        out.append(f"- `{p}`: {'; '.join(parts)}; {cost:.2f} core-hours")
+        ref = sum(float(rows[(m, base)]["core_hours"] or 0) for m in both)
+        ratio = f", {cost / ref:.1f}x `{base}`'s" if p != base and ref > 0 else ""
+        b_err = [abs(_num(rows[(m, base)][FORMULAS[0]]) - float(rows[(m, base)]["exp_tc_K"])) for m in both
+                 if _num(rows[(m, base)][FORMULAS[0]]) is not None]
+        same = (f" (`{base}` on the same materials: {sum(b_err) / len(b_err):.2f} K)"
+                if p != base and b_err else "")
+        out.append(f"- `{p}` ({', '.join(both) or 'none'}): {'; '.join(parts)}{same}; {cost:.2f} core-hours{ratio}")
     return "\n".join(out)
 
 
@@ -319,8 +326,8 @@ def main() -> None:
     if unknown:
         sys.exit(f"--materials: unknown {unknown} (known: {', '.join(MATERIALS)})")
     rows = read_rows()
-    if args.markdown:
-        print(markdown(rows, [variant_label(p, args.overrides) for p in protocols]))
+    if args.markdown:  # a protocol given as a full row label (with "+") is taken as it is
+        print(markdown(rows, [p if "+" in p else variant_label(p, args.overrides) for p in protocols]))
         return
     t0 = time.time()
     if args.refresh:
