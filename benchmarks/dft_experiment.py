@@ -19,7 +19,7 @@ Carbides and Nitrides* (Academic Press, 1971); MgB2 from J. Nagamatsu et al., Na
 Phys. Rev. B 54, 16487 (1996), full-potential LMTO linear response with converged BZ sums).
 
 Usage: .venv/bin/python benchmarks/dft_experiment.py [--materials Al,Nb] [--protocols jarvis,converged]
-       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary] [--markdown] [--refresh]
+       [--cores 2] [--workdir /tmp/tcflow_dft_experiment] [--budget-min 120] [--rerun] [--summary] [--markdown] [--readme] [--refresh]
        [--overrides qgrid_min=6,scf_kgrid_divisor=2] [--pools 1|N|auto]
 Hours on 2 cores for the full set; ``--budget-min`` starts no new run after that many minutes.
 ``--overrides`` (``dft.overrides`` keys, YAML values) makes a study variant: its rows are labelled
@@ -299,6 +299,23 @@ def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
     return "\n".join(out)
 
 
+README = REPO / "README.md"
+MARKERS = ("<!-- dft_experiment:begin -->", "<!-- dft_experiment:end -->")
+
+
+def write_readme_table(table: str, path: Path = README) -> None:
+    """Replace what stands between the README's two markers with ``table`` (atomically)."""
+    text = path.read_text()
+    try:
+        head, rest = text.split(MARKERS[0], 1)
+        _, tail = rest.split(MARKERS[1], 1)
+    except ValueError:
+        sys.exit(f"{path}: no {MARKERS[0]} ... {MARKERS[1]} block to write the table into")
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(f"{head}{MARKERS[0]}\n{table}\n{MARKERS[1]}{tail}")
+    os.replace(tmp, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--materials", default=",".join(list(MATERIALS)[:8]))
@@ -310,6 +327,8 @@ def main() -> None:
     ap.add_argument("--summary", action="store_true", help="only print the table of the CSV")
     ap.add_argument("--markdown", action="store_true",
                     help="only print the table of the CSV as Markdown, for --protocols (README)")
+    ap.add_argument("--readme", action="store_true",
+                    help="as --markdown, and write it into README.md between its dft_experiment markers")
     ap.add_argument("--refresh", action="store_true",
                     help="rebuild tc.json of the finished pairs from their step records and update their rows "
                          "(times kept); no QE runs")
@@ -326,8 +345,11 @@ def main() -> None:
     if unknown:
         sys.exit(f"--materials: unknown {unknown} (known: {', '.join(MATERIALS)})")
     rows = read_rows()
-    if args.markdown:  # a protocol given as a full row label (with "+") is taken as it is
-        print(markdown(rows, [p if "+" in p else variant_label(p, args.overrides) for p in protocols]))
+    if args.markdown or args.readme:  # a protocol given as a full row label (with "+") is taken as it is
+        table = markdown(rows, [p if "+" in p else variant_label(p, args.overrides) for p in protocols])
+        print(table)
+        if args.readme:
+            write_readme_table(table)
         return
     t0 = time.time()
     if args.refresh:
