@@ -179,8 +179,13 @@ def run_one(key: str, protocol: str, args, refresh: dict | None = None) -> dict:
         f"candidates: {{source: cif_dir, path: {wd / 'cifs'}}}\n"
         f"dft: {{protocol: {protocol}, pseudo_dir: {pseudo}, overrides: {json.dumps(args.overrides)}, "
         f"pools: {args.pools}}}\n")
-    cmd = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
-           "--configfile", str(wd / "config.yaml"), "--cores", str(args.cores),
+    base = [str(REPO / ".venv" / "bin" / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(wd),
+            "--configfile", str(wd / "config.yaml")]
+    # a run killed with its session (SIGKILL) leaves Snakemake's lock and incomplete markers: lift
+    # the lock (one benchmark at a time per work directory) and let the killed jobs rerun; the
+    # DFT steps resume from their work directories (ph.x at its first unfinished q-point)
+    subprocess.run([*base, "--unlock"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [*base, "--cores", str(args.cores), "--rerun-incomplete",
            *(["--forcerun", "dft_tc"] if refresh else []), "--", f"results/dft/{key}/tc.json"]
     t0 = time.time()
     with open(wd / f"snakemake_{key}.log", "a") as log, LoadSampler() as load:
