@@ -226,6 +226,12 @@ def _num(v) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def abs_errors(rows: dict[tuple[str, str], dict], protocol: str, materials: list[str], formula: str) -> list[float]:
+    """|Tc - experiment| (K) of ``formula`` for each of ``materials`` whose row has a value."""
+    return [abs(_num(rows[(m, protocol)][formula]) - float(rows[(m, protocol)]["exp_tc_K"])) for m in materials
+            if _num(rows[(m, protocol)][formula]) is not None]
+
+
 def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
     """Per-row table, then MAE per protocol and formula over the materials every protocol finished ok."""
     w = max([10, *(len(p) for _, p in rows)])
@@ -247,8 +253,7 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
     for p in protocols:
         maes = []
         for f in FORMULAS:
-            errs = [abs(_num(rows[(m, p)][f]) - float(rows[(m, p)]["exp_tc_K"])) for m in both
-                    if _num(rows[(m, p)][f]) is not None]
+            errs = abs_errors(rows, p, both, f)
             maes.append(f"{f[3:-2]} {sum(errs) / len(errs):.2f} K (n={len(errs)})" if errs else f"{f[3:-2]} -")
         cost[p] = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
         print(f"  {p:10} MAE vs experiment: {'; '.join(maes)}; core-hours {cost[p]:.2f}")
@@ -289,15 +294,13 @@ def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
         both = [m for m in MATERIALS if done(m, base) and done(m, p)]
         parts = []
         for fm in FORMULAS:
-            errs = [abs(_num(rows[(m, p)][fm]) - float(rows[(m, p)]["exp_tc_K"])) for m in both
-                    if _num(rows[(m, p)][fm]) is not None]
+            errs = abs_errors(rows, p, both, fm)
             parts.append(f"{fm[3:-2].replace('_', ' ')} {sum(errs) / len(errs):.2f} K (n = {len(errs)})" if errs
                          else f"{fm[3:-2].replace('_', ' ')} –")
         cost = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
         ref = sum(float(rows[(m, base)]["core_hours"] or 0) for m in both)
         ratio = f", {cost / ref:.1f}x `{base}`'s" if p != base and ref > 0 else ""
-        b_err = [abs(_num(rows[(m, base)][FORMULAS[0]]) - float(rows[(m, base)]["exp_tc_K"])) for m in both
-                 if _num(rows[(m, base)][FORMULAS[0]]) is not None]
+        b_err = abs_errors(rows, base, both, FORMULAS[0])
         same = (f" (`{base}` on the same materials: {sum(b_err) / len(b_err):.2f} K)"
                 if p != base and b_err else "")
         out.append(f"- `{p}` ({', '.join(both) or 'none'}): {'; '.join(parts)}{same}; {cost:.2f} core-hours{ratio}")
