@@ -105,11 +105,19 @@ def _first_window(agree: Sequence[bool]) -> int | None:
 
 
 def choose_broadening_two_grids(sigmas: Sequence[float], lam_coarse: Sequence[float | None],
-                                lam_dense: Sequence[float | None], tol: float, noise: float = 0.01) -> dict[str, Any]:
+                                lam_dense: Sequence[float | None], tol: float, noise: float = 0.01,
+                                nef_coarse: Sequence[float | None] | None = None,
+                                nef_dense: Sequence[float | None] | None = None) -> dict[str, Any]:
     """The double-grid broadening choice: the smallest σ_i (Ry) at which λ from two dense k-grids,
     tabulated on the same σ list, agree within ``tol`` (|λ_coarse - λ_dense| ≤ tol λ_dense) and
     still agree at the next broadening σ_{i+1}, so that one accidental crossing of two noisy
     curves at small σ is not taken for convergence.
+
+    With ``nef_coarse``/``nef_dense`` (the grids' N(E_F) at each σ, states/spin/Ry) a pair agrees
+    only when N(E_F) agrees within ``tol`` too. λ is a ratio of two double-delta sums over the
+    Fermi surface; on unconverged grids their errors can cancel: bcc Nb on q 4³ (la2F 24³ and
+    32³) gave λ 2.030 and 2.014 (0.8 % apart) at σ 0.005 Ry while the grids' N(E_F) was 9.31
+    and 10.37 (11 % apart). N(E_F), a single sum, shows that the grids are not converged there.
 
     Returns ``{"index", "sigma_ry", "converged", "reason", "rel_diff", "closest_index", "noise",
     "robust", "sigma_under_noise"}``: ``index``/``sigma_ry`` are None when no σ qualifies
@@ -126,9 +134,20 @@ def choose_broadening_two_grids(sigmas: Sequence[float], lam_coarse: Sequence[fl
         raise ValueError("two-grid broadening choice: needs at least two broadenings")
     states = _pair_states(lam_coarse, lam_dense, tol, noise)
     diffs = [s[0] for s in states]
-    i = _first_window([d is not None and d <= tol for d in diffs])
-    known = [k for k, d in enumerate(diffs) if d is not None]
-    closest = min(known, key=lambda k: diffs[k]) if known else None
+    with_nef = nef_coarse is not None and nef_dense is not None
+    if with_nef:
+        if len(nef_coarse) != n or len(nef_dense) != n:
+            raise ValueError(f"two-grid broadening choice: {n} broadenings but {len(nef_coarse)} and "
+                             f"{len(nef_dense)} N(E_F) values")
+        nef_states = _pair_states(nef_coarse, nef_dense, tol, noise)
+        nef_diffs = [s[0] for s in nef_states]
+        states = [(d, c1 and c2, s1 and s2) for (d, c1, s1), (_, c2, s2) in zip(states, nef_states)]
+        worst = [None if a is None or b is None else max(a, b) for a, b in zip(diffs, nef_diffs)]
+    else:
+        nef_diffs, worst = None, diffs
+    i = _first_window([d is not None and d <= tol for d in worst])
+    known = [k for k, d in enumerate(worst) if d is not None]
+    closest = min(known, key=lambda k: worst[k]) if known else None
     outcomes: list[float | None] = []
     for k in range(n - 1):                  # k reachable: pairs k, k+1 agree, every earlier pair fails if it can
         if states[k][1] and states[k + 1][1]:
@@ -138,15 +157,27 @@ def choose_broadening_two_grids(sigmas: Sequence[float], lam_coarse: Sequence[fl
     if _first_window([s[2] for s in states]) is None:
         outcomes.append(None)               # every pair that can fail does: no window agrees
     pct = f"{100 * tol:g} %"
+    what = "lambda and N(E_F)" if with_nef else "lambda"
+
+    def at(k: int) -> str:
+        nef = f" (N(E_F) {100 * nef_diffs[k]:.1f} %)" if with_nef else ""
+        return f"{100 * diffs[k]:.1f} %{nef} at sigma = {sigmas[k]:g} Ry"
+
     if i is None:
-        near = (f"; closest: {100 * diffs[closest]:.1f} % at sigma = {sigmas[closest]:g} Ry" if closest is not None
-                else "; no broadening has lambda on both grids")
-        reason = f"no two consecutive broadenings where the two k-grids' lambda agree within {pct}{near}"
+        near = (f"; closest: {at(closest)}" if closest is not None
+                else f"; no broadening has {what} on both grids")
+        reason = f"no two consecutive broadenings where the two k-grids' {what} agree within {pct}{near}"
     else:
-        reason = (f"smallest broadening where the two k-grids' lambda agree within {pct}, here and at the next: "
-                  f"{100 * diffs[i]:.1f} % at sigma = {sigmas[i]:g} Ry, {100 * diffs[i + 1]:.1f} % at "
-                  f"{sigmas[i + 1]:g} Ry")
+        reason = f"smallest broadening where the two k-grids' {what} agree within {pct}, here and at the next: " \
+                 f"{at(i)}, {at(i + 1).replace(' at sigma = ', ' at ')}"
+        lam_only = _first_window([d is not None and d <= tol for d in diffs])
+        if with_nef and lam_only is not None and lam_only < i:
+            reason += (f"; lambda alone agreed from {sigmas[lam_only]:g} Ry, where N(E_F) was "
+                       f"{100 * nef_diffs[lam_only]:.1f} % apart")
     chosen = None if i is None else float(sigmas[i])
-    return {"index": i, "sigma_ry": chosen, "converged": i is not None, "reason": reason, "rel_diff": diffs,
-            "closest_index": closest, "noise": noise, "robust": outcomes == [chosen],
-            "sigma_under_noise": outcomes}
+    out = {"index": i, "sigma_ry": chosen, "converged": i is not None, "reason": reason, "rel_diff": diffs,
+           "closest_index": closest, "noise": noise, "robust": outcomes == [chosen],
+           "sigma_under_noise": outcomes}
+    if with_nef:
+        out["rel_diff_n_ef"] = nef_diffs
+    return out

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tcflow.dft import migdal
+from tcflow.dft.outputs import parse_matdyn_lambda
 from tcflow.dft.eliashberg import (allen_dynes_f1f2, allen_dynes_f1f2_tc, allen_dynes_tc, choose_broadening,
                                    choose_broadening_two_grids, mcmillan_tc, tc_table)
 from tcflow.dft.migdal import GapKernel, RY_TO_K, SpectrumError, eliashberg_tc, moments, rescaled_mustar
@@ -301,3 +302,49 @@ def test_two_grid_choice_robustness_on_real_tables():
     steady = choose_broadening_two_grids(sig, coarse, dense, 0.08, noise=0.009)
     # at 8 %: 6.0 % and 4.3 % at 0.015/0.020 Ry can only agree, 11.9 % at 0.010 Ry can only differ
     assert steady["sigma_ry"] == 0.015 and steady["robust"] is True
+
+
+# Two dense la2F grids of real runs (matdyn.x `lambda` files): bcc Nb and bcc V on q 4^3 with
+# la2F on 24^3 / 32^3 (Nb) and 30^3 / 40^3 (V), the q 4^3 variant of the converged protocol.
+TWO_GRIDS = Path(__file__).parent / "fixtures" / "two_grids"
+
+
+def _grid_pair(name):
+    k1, k2 = (parse_matdyn_lambda(TWO_GRIDS / name / f"lambda.k{i}") for i in (1, 2))
+    assert [r["sigma_ry"] for r in k1] == [r["sigma_ry"] for r in k2]
+    return ([r["sigma_ry"] for r in k1], [r["lambda"] for r in k1], [r["lambda"] for r in k2],
+            [r["n_ef"] for r in k1], [r["n_ef"] for r in k2])
+
+
+def test_two_grid_choice_rejects_lambda_agreeing_while_n_ef_does_not():
+    sig, l1, l2, n1, n2 = _grid_pair("nb_q4")
+    # lambda alone: 2.030 / 2.014 (0.8 %) at 0.005 Ry and 0.5 % at 0.010: the smallest sigma
+    assert choose_broadening_two_grids(sig, l1, l2, 0.05)["sigma_ry"] == 0.005
+    res = choose_broadening_two_grids(sig, l1, l2, 0.05, nef_coarse=n1, nef_dense=n2)
+    # N(E_F) 9.31 / 10.37 at 0.005 Ry (10.2 %), 4.2 % at 0.010, 1.2 % at 0.015: 0.010 Ry
+    assert res["converged"] is True and res["sigma_ry"] == 0.01 and res["index"] == 1
+    assert res["rel_diff_n_ef"][0] == pytest.approx(abs(9.3123 / 10.3698 - 1), rel=1e-9)
+    assert res["rel_diff"][1] == pytest.approx(abs(1.9115 / 1.9011 - 1), rel=1e-9)
+    assert "lambda and N(E_F) agree within 5 %" in res["reason"]
+    assert "lambda alone agreed from 0.005 Ry, where N(E_F) was 10.2 % apart" in res["reason"]
+
+
+def test_two_grid_choice_with_n_ef_keeps_an_agreement_of_both():
+    sig, l1, l2, n1, n2 = _grid_pair("v_q4")
+    # V: lambda 1.890 / 1.937 (2.4 %) and N(E_F) 11.44 / 11.71 (2.3 %) at 0.005 Ry: both agree
+    res = choose_broadening_two_grids(sig, l1, l2, 0.05, nef_coarse=n1, nef_dense=n2)
+    assert res["sigma_ry"] == 0.005 and "lambda alone" not in res["reason"]
+    assert res["sigma_ry"] == choose_broadening_two_grids(sig, l1, l2, 0.05)["sigma_ry"]
+    # a tolerance of 2 % separates them: N(E_F) agrees from 0.010 Ry, lambda (2.4 %) too
+    strict = choose_broadening_two_grids(sig, l1, l2, 0.02, nef_coarse=n1, nef_dense=n2)
+    assert strict["sigma_ry"] == 0.01
+    with pytest.raises(ValueError, match="10 broadenings but 9 and 10 N\\(E_F\\) values"):
+        choose_broadening_two_grids(sig, l1, l2, 0.05, nef_coarse=n1[:-1], nef_dense=n2)
+
+
+def test_two_grid_choice_not_converged_names_both_differences():
+    sig, l1, l2, n1, n2 = _grid_pair("v_q4")
+    res = choose_broadening_two_grids(sig, l1, l2, 0.001, nef_coarse=n1, nef_dense=n2)
+    # only 0.05 Ry is within 0.1 % (lambda 0.09 %, N(E_F) 0.00 %), and it has no next broadening
+    assert res["converged"] is False and res["sigma_ry"] is None and res["closest_index"] == 9
+    assert res["reason"].endswith("closest: 0.1 % (N(E_F) 0.0 %) at sigma = 0.05 Ry")

@@ -57,9 +57,12 @@ def test_tc_json_reports_the_two_grid_choice(two_grid_runs):
     assert both["status"] == "ok" and both["broadening_rule"] == "two_grids"
     sig = [r["sigma_ry"] for r in both["table"]]
     expect = choose_broadening_two_grids(sig, [r["matdyn"]["lambda"] for r in both["table"]],
-                                         [r["matdyn_dense2"]["lambda"] for r in both["table"]], 0.05)
+                                         [r["matdyn_dense2"]["lambda"] for r in both["table"]], 0.05,
+                                         nef_coarse=[r["matdyn"]["n_ef"] for r in both["table"]],
+                                         nef_dense=[r["matdyn_dense2"]["n_ef"] for r in both["table"]])
     choice = both["broadening_choice"]
     assert choice["index"] == expect["index"] and choice["reason"] == expect["reason"]
+    assert choice["rel_diff_n_ef"] == expect["rel_diff_n_ef"]  # both grids' N(E_F) are compared too
     # this cheap case (15 Ry, coarse 8^3): 16^3 and 24^3 differ by > 5 % below sigma = 0.05 Ry and
     # agree (4.1 %) only at the last broadening, with none after it to confirm: not converged, said so
     assert both["converged"] is expect["converged"] is False

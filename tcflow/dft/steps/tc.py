@@ -94,7 +94,8 @@ def _pick_broadening(proto: Mapping[str, Any], grids: Mapping[str, Any], d: Path
     if md2 is None:
         return None
     choice = choose_broadening_two_grids([r["sigma_ry"] for r in md], [r["lambda"] for r in md],
-                                         [r["lambda"] for r in md2], tol)
+                                         [r["lambda"] for r in md2], tol, nef_coarse=[r.get("n_ef") for r in md],
+                                         nef_dense=[r.get("n_ef") for r in md2])
     converged = choice["converged"]
     i = choice["index"] if converged else choice["closest_index"]
     i = len(md2) - 1 if i is None else i
