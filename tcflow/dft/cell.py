@@ -60,6 +60,12 @@ class Cell:
         """A pymatgen Structure JSON file (as written by the structure and relax steps)."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
+    def to_structure(self):
+        """A pymatgen Structure (imports pymatgen)."""
+        from pymatgen.core import Lattice, Structure
+
+        return Structure(Lattice(self.lattice), list(self.species), list(self.frac_coords))
+
     @classmethod
     def from_structure(cls, structure) -> "Cell":
         """From a pymatgen Structure."""

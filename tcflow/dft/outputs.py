@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tcflow.dft.cell import Cell
 
 HARTREE_EV = 27.211386245988
 THZ_TO_CM1 = 33.35640951981521
@@ -256,3 +259,82 @@ def n_electrons(text: str) -> float | None:
     """pw.x's ``number of electrons`` (None when absent)."""
     m = re.search(r"number of electrons\s*=\s*([-+\d.Ee]+)", text)
     return float(m.group(1)) if m else None
+
+
+#: Å per bohr (QE 6.7's BOHR_RADIUS_ANGS)
+BOHR_A = 0.52917720859
+_LAST_ENERGY = re.compile(r"^!\s+total energy", re.M)
+_BLOCK = re.compile(r"^(CELL_PARAMETERS|ATOMIC_POSITIONS)\s*[({]?\s*([a-z]+)\s*(?:=\s*([\d.Ee+-]+))?\s*[)}]?\s*$", re.M)
+
+
+def _block_rows(text: str, start: int, width: int) -> list[list[str]]:
+    """The rows of a card from ``start`` (the line after its header) to the first line that is
+    not ``width`` numbers (after an optional label)."""
+    rows = []
+    for line in text[start:].splitlines()[1:]:
+        parts = line.split()
+        if not parts or len(parts) < width:
+            break
+        try:
+            [float(x) for x in parts[width - 3:width]]
+        except ValueError:
+            break
+        rows.append(parts[:width])
+    return rows
+
+
+def relax_geometry(text: str, start: "Cell") -> "Cell | None":
+    """The geometry of the last completed scf of a pw.x ``relax`` / ``vc-relax`` output (a
+    :class:`~tcflow.dft.cell.Cell`); None when no scf has finished.
+
+    The geometry an scf ran on is the last ``ATOMIC_POSITIONS`` card (and ``CELL_PARAMETERS``,
+    vc-relax only) printed before its ``!    total energy`` line; before the first ionic step
+    there is none and the run's input geometry ``start`` is returned. Units as pw.x prints them:
+    cell in angstrom, bohr or ``alat=`` (bohr); positions crystal, angstrom, bohr or alat (the
+    run's ``lattice parameter (alat)``)."""
+    from tcflow.dft.cell import Cell
+
+    ends = [m.start() for m in _LAST_ENERGY.finditer(text)]
+    if not ends:
+        return None
+    head = text[:ends[-1]]
+    alat_m = re.search(r"lattice parameter \(alat\)\s*=\s*([\d.]+)\s*a\.u\.", head)
+    alat_A = float(alat_m.group(1)) * BOHR_A if alat_m else None
+    lattice, species, frac, cart = start.lattice, start.species, start.frac_coords, None
+    for m in _BLOCK.finditer(head):
+        card, unit, value = m.group(1), m.group(2), m.group(3)
+        if card == "CELL_PARAMETERS":
+            rows = _block_rows(head, m.start(), 3)
+            scale = (float(value) * BOHR_A if value else alat_A) if unit == "alat" else \
+                {"angstrom": 1.0, "bohr": BOHR_A}.get(unit)
+            if len(rows) != 3 or scale is None:
+                raise ValueError(f"unreadable CELL_PARAMETERS ({unit}) in a pw.x output")
+            lattice = tuple(tuple(float(x) * scale for x in r) for r in rows)
+            continue
+        rows = _block_rows(head, m.start(), 4)
+        if not rows:
+            raise ValueError(f"empty ATOMIC_POSITIONS ({unit}) in a pw.x output")
+        species = tuple(r[0] for r in rows)
+        xyz = [tuple(float(x) for x in r[1:4]) for r in rows]
+        if unit == "crystal":
+            frac, cart = tuple(xyz), None
+            continue
+        scale = {"angstrom": 1.0, "bohr": BOHR_A, "alat": alat_A}.get(unit)
+        if scale is None:
+            raise ValueError(f"ATOMIC_POSITIONS ({unit}) in a pw.x output: units unknown")
+        cart = [tuple(x * scale for x in p) for p in xyz]
+    if cart is not None:  # Cartesian (Å) -> fractional in the cell they were printed with
+        frac = tuple(tuple(_solve_frac(lattice, p)) for p in cart)
+    return Cell(lattice=tuple(lattice), species=tuple(species), frac_coords=tuple(frac))
+
+
+def _solve_frac(cell, cart) -> list[float]:
+    """f with f · cell = cart (cell rows a1 a2 a3), by Cramer's rule."""
+    (a, b, c) = cell
+
+    def det(u, v, w):
+        return (u[0] * (v[1] * w[2] - v[2] * w[1]) - u[1] * (v[0] * w[2] - v[2] * w[0])
+                + u[2] * (v[0] * w[1] - v[1] * w[0]))
+
+    d = det(a, b, c)
+    return [det(cart, b, c) / d, det(a, cart, c) / d, det(a, b, cart) / d]

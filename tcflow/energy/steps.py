@@ -95,16 +95,18 @@ def relax(ctx: StepContext) -> dict:
 
     if not ctx.st["phase"]["molecule"] or not ctx.proto["relax"]:
         return pw.relax(ctx)
-    from ase.io import read
-    from pymatgen.io.ase import AseAtomsAdaptor
-
+    from tcflow.dft import outputs as qo
     from tcflow.dft.steps.structure import save_structure
 
-    res = pw.run_pw(ctx, "relax", ctx.st["grids"]["k_relax"], Cell.read(ctx.dir("structure") / "standard.json"))
+    start = Cell.read(ctx.dir("structure") / "standard.json")
+    res = pw.run_pw(ctx, "relax", ctx.st["grids"]["k_relax"], start)
     rec = pw.pw_record(res, relaxed=True, fixed_cell=True)
     if not res.ok:
         return {**rec, "status": failed(res, "relax")}
-    s = AseAtomsAdaptor.get_structure(read(res.output, format="espresso-out", index=-1))
+    final = qo.relax_geometry(res.output.read_text(errors="replace"), start)
+    if final is None:
+        raise pw.QEOutputError(f"{res.output}: pw.x relax printed JOB DONE but no completed scf")
+    s = final.to_structure()
     save_structure(s, ctx.out / "relaxed.json")
     return {**rec, "status": OK, "volume_A3": s.volume}
 

@@ -84,3 +84,63 @@ def test_matdyn_a2f_dos_file(tmp_path):
     bad.write_text(" # Eliashberg function a2F (per both spin)\n")
     with pytest.raises(ValueError, match=r"a2F.dos1: no a2F table"):
         qo.parse_a2f_dos(bad)
+
+
+# --- the geometry of a relax / vc-relax output (no ASE: relax_geometry) ---------------------------
+RELAX_OK = FIX / "pw_walltime" / "pw_relax_ok.out"
+
+
+def _start(species=("Al",)):
+    from tcflow.dft.cell import Cell
+
+    return Cell(lattice=((0.0, 2.0, 2.0), (2.0, 0.0, 2.0), (2.0, 2.0, 0.0)), species=species,
+                frac_coords=((0.0, 0.0, 0.0),))
+
+
+def test_relax_geometry_is_the_final_coordinates_of_a_finished_vc_relax():
+    from tcflow.dft.outputs import relax_geometry
+
+    cell = relax_geometry(RELAX_OK.read_text(), _start())
+    # "Begin final coordinates": CELL_PARAMETERS (angstrom), then the final scf (line 627)
+    assert cell.lattice == ((0.0, 2.005007538, 2.005007538), (2.005007538, 0.0, 2.005007538),
+                            (2.005007538, 2.005007538, 0.0))
+    assert cell.species == ("Al",) and cell.frac_coords == ((0.0, 0.0, 0.0),)
+
+
+def test_relax_geometry_of_a_stopped_run_is_its_last_scf_and_none_before_the_first():
+    from tcflow.dft.outputs import relax_geometry
+
+    text = RELAX_OK.read_text()
+    cut = text[:text.index("Begin final coordinates")]           # stopped during the BFGS steps
+    last_scf = cut.rindex("!    total energy")
+    cards = [i for i in range(len(cut)) if cut.startswith("CELL_PARAMETERS", i) and i < last_scf]
+    expect = cut[cards[-1]:].splitlines()[1:4]
+    cell = relax_geometry(cut, _start())
+    assert cell.lattice == tuple(tuple(float(x) for x in row.split()) for row in expect)
+    first = text[:text.index("!    total energy") + 40]          # one scf: the input geometry
+    assert relax_geometry(first, _start()) == _start()
+    assert relax_geometry(text[:text.index("!    total energy")], _start()) is None
+
+
+def test_relax_geometry_reads_bohr_alat_and_cartesian_cards():
+    from tcflow.dft.outputs import BOHR_A, relax_geometry
+
+    text = RELAX_OK.read_text()
+    ref = relax_geometry(text, _start())
+    a = 2.005007538
+    # the same final cell written in the other units pw.x can print (alat = 7.5 bohr here)
+    for header, rows in (("CELL_PARAMETERS (bohr)", a / BOHR_A), ("CELL_PARAMETERS (alat=  7.50000000)", a / BOHR_A / 7.5)):
+        card = f"{header}\n   0.0 {rows:.12f} {rows:.12f}\n   {rows:.12f} 0.0 {rows:.12f}\n   {rows:.12f} {rows:.12f} 0.0\n"
+        alt = text.replace(text[text.index("CELL_PARAMETERS (angstrom)\n   0.000000000   2.005007538"):
+                                text.index("ATOMIC_POSITIONS (crystal)\nAl            0.0000000000        0.0000000000"
+                                           "        0.0000000000\nEnd final")], card + "\n")
+        got = relax_geometry(alt, _start())
+        assert [x for r in got.lattice for x in r] == pytest.approx([x for r in ref.lattice for x in r], abs=1e-9)
+    # Cartesian positions (angstrom): a site at (a, a, 0) Å is the cell's third vector, fractional (0, 0, 1)
+    two = text.replace("ATOMIC_POSITIONS (crystal)\nAl            0.0000000000        0.0000000000        0.0000000000\nEnd",
+                       f"ATOMIC_POSITIONS (angstrom)\nAl 0.0 0.0 0.0\nAl {a} {a} 0.0\nEnd")
+    got = relax_geometry(two, _start(("Al", "Al")))
+    assert got.species == ("Al", "Al")
+    assert got.frac_coords[1] == pytest.approx((0.0, 0.0, 1.0), abs=1e-12)
+    with pytest.raises(ValueError, match=r"ATOMIC_POSITIONS \(furlong\)"):
+        relax_geometry(text.replace("ATOMIC_POSITIONS (crystal)", "ATOMIC_POSITIONS (furlong)"), _start())

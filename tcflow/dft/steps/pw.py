@@ -55,16 +55,14 @@ def check_save_dir(outdir: Path) -> None:
 
 
 def last_geometry(output: Path, cell: Cell) -> Cell:
-    """The last complete geometry of a (stopped) vc-relax output, or ``cell`` when it has none."""
-    from ase.io import read
-
+    """The last complete geometry of a (stopped) relax / vc-relax output, or ``cell`` (its
+    input) when it has none."""
     try:
-        atoms = read(output, format="espresso-out", index=-1)
-    except Exception:  # stopped before the first geometry step: ase finds no complete frame
+        last = qo.relax_geometry(output.read_text(errors="replace"), cell)
+    except (OSError, ValueError) as exc:  # an output cut inside a card: start from the input again
+        log.warning("%s: no geometry read (%s); starting from the input cell", output, exc)
         return cell
-    return Cell(lattice=tuple(tuple(map(float, r)) for r in atoms.cell[:]),
-                species=tuple(atoms.get_chemical_symbols()),
-                frac_coords=tuple(tuple(map(float, r)) for r in atoms.get_scaled_positions()))
+    return cell if last is None else last
 
 
 def run_pw(ctx: StepContext, calculation: str, kgrid, cell: Cell, la2f: bool = False,
@@ -142,11 +140,10 @@ def relax(ctx: StepContext) -> dict:
     rec = pw_record(res, relaxed=True)
     if not res.ok:
         return {**rec, "status": failed(res, "vc-relax")}
-    from ase.io import read
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    s = AseAtomsAdaptor.get_structure(read(res.output, format="espresso-out", index=-1))
-    sym = standardise(s, proto["symprec_A"], proto["angle_tolerance_deg"])
+    final = qo.relax_geometry(res.output.read_text(errors="replace"), Cell.read(sd / "standard.json"))
+    if final is None:
+        raise QEOutputError(f"{res.output}: pw.x vc-relax printed JOB DONE but no completed scf")
+    sym = standardise(final.to_structure(), proto["symprec_A"], proto["angle_tolerance_deg"])
     save_structure(sym.structure, out / "relaxed.json")
     return {**rec, "status": OK, "symmetry_relaxed": sym.record(), "volume_A3": sym.structure.volume}
 
