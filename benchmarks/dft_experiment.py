@@ -51,6 +51,8 @@ MATERIALS = {
     "VN": ("JVASP-19896", 8.2), "TiN": ("JVASP-14741", 5.6),
 }
 LITERATURE_LAMBDA_AL = 0.44
+#: issue 13's goals for the converged protocol against `jarvis`, on the benchmark set (MATERIALS' first 8)
+GOAL_MATERIALS, GOAL_MAE_K, GOAL_COST_RATIO = 8, 3.38, 5.0
 FORMULAS = ("tc_mcmillan_allen_dynes_K", "tc_allen_dynes_f1f2_K", "tc_eliashberg_K")
 COLUMNS = ("material", "jid", "protocol", "status", "exp_tc_K", "tc_K", "tc_formula", *FORMULAS, "lambda",
            "omega_log_K", "sigma_ry", "converged", "k_dense", "k_dense2", "q", "n_irr_q", "core_hours",
@@ -259,6 +261,8 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
         print(f"  {p:10} MAE vs experiment: {'; '.join(maes)}; core-hours {cost[p]:.2f}")
     if len(protocols) == 2 and cost[protocols[0]] > 0:
         print(f"  cost {protocols[1]} / {protocols[0]}: {cost[protocols[1]] / cost[protocols[0]]:.2f}x")
+    for p in protocols[1:]:
+        print(f"  {goal_check(rows, protocols[0], p)}")
     for (m, p), al in sorted(rows.items()):
         lam = _num(al["lambda"])
         if m == "Al" and p.startswith("converged") and lam is not None:
@@ -304,7 +308,30 @@ def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
         same = (f" (`{base}` on the same materials: {sum(b_err) / len(b_err):.2f} K)"
                 if p != base and b_err else "")
         out.append(f"- `{p}` ({', '.join(both) or 'none'}): {'; '.join(parts)}{same}; {cost:.2f} core-hours{ratio}")
+    out.append("")
+    out.append("Issue 13's goals (McMillan–Allen–Dynes, the benchmark's first eight materials):")
+    out.extend(f"- {goal_check(rows, base, p)}" for p in protocols if p != base)
     return "\n".join(out)
+
+
+def goal_check(rows: dict[tuple[str, str], dict], base: str, protocol: str) -> str:
+    """Issue 13's goals for ``protocol`` against ``base`` in one line: the benchmark materials both
+    finished (of GOAL_MATERIALS), its McMillan-Allen-Dynes MAE below GOAL_MAE_K and below the base's
+    on them, its cost at most GOAL_COST_RATIO x the base's; each says met / not met."""
+    bench = list(MATERIALS)[:GOAL_MATERIALS]
+    done = lambda m, p: rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")  # noqa: E731
+    both = [m for m in bench if done(m, base) and done(m, protocol)]
+    if not both:
+        return f"goals, `{protocol}` against `{base}`: no material finished by both"
+    errs, b_errs = (abs_errors(rows, p, both, FORMULAS[0]) for p in (protocol, base))
+    mae, b_mae = sum(errs) / len(errs), sum(b_errs) / len(b_errs)
+    cost = sum(float(rows[(m, protocol)]["core_hours"] or 0) for m in both)
+    ref = sum(float(rows[(m, base)]["core_hours"] or 0) for m in both)
+    yes = lambda ok: "met" if ok else "not met"  # noqa: E731
+    return (f"goals, `{protocol}` against `{base}`: {len(both)} of {GOAL_MATERIALS} materials "
+            f"({yes(len(both) >= GOAL_MATERIALS)}); MAE {mae:.2f} K < {GOAL_MAE_K} K ({yes(mae < GOAL_MAE_K)}) and "
+            f"< `{base}`'s {b_mae:.2f} K ({yes(mae < b_mae)}); cost {cost / ref:.1f}x <= {GOAL_COST_RATIO:g}x "
+            f"({yes(ref > 0 and cost / ref <= GOAL_COST_RATIO)})")
 
 
 README = REPO / "README.md"
