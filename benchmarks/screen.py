@@ -121,7 +121,7 @@ def mlip_speed(structs, n_relax: int, n_phonons: int, seed: int = 0, model: str 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=8, help="the screen's default (screen.batch_size)")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--alignn-layers", type=int, default=4)
     ap.add_argument("--gcn-layers", type=int, default=4)

@@ -147,7 +147,7 @@ class Ensemble:
         return cls([m for _, m, _ in loaded], loaded[0][2], [d for d, _, _ in loaded])
 
     @torch.no_grad()
-    def predict(self, pairs: list, batch_size: int = 64, max_edges: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, pairs: list, batch_size: int = 8, max_edges: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members for each graph pair, in chunks of at most ``batch_size`` graphs
         and about ``max_edges`` line-graph edges (bounded memory). NaN where a member gives NaN."""
         out = np.full((len(self.models), len(pairs)), np.nan)
