@@ -234,6 +234,16 @@ def abs_errors(rows: dict[tuple[str, str], dict], protocol: str, materials: list
             if _num(rows[(m, protocol)][formula]) is not None]
 
 
+def finished(rows: dict[tuple[str, str], dict], material: str, protocol: str) -> bool:
+    """Whether the pair has a Tc row (ok, or dynamically unstable with its λ and Tc)."""
+    return rows.get((material, protocol), {}).get("status") in ("ok", "dynamically_unstable")
+
+
+def core_hours(rows: dict[tuple[str, str], dict], protocol: str, materials: list[str]) -> float:
+    """Core-hours of ``protocol`` summed over ``materials``."""
+    return sum(float(rows[(m, protocol)]["core_hours"] or 0) for m in materials)
+
+
 def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
     """Per-row table, then MAE per protocol and formula over the materials every protocol finished ok."""
     w = max([10, *(len(p) for _, p in rows)])
@@ -246,8 +256,7 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
         print(f"{m:8} {p:{w}} {r['status'][:20]:20} {float(r['exp_tc_K']):6.2f} {fmt[0]:>7} {fmt[1]:>7} {fmt[2]:>7} "
               f"{'-' if lam is None else f'{lam:.3f}':>7} {r['sigma_ry'] or '-':>6} {str(r['converged'])[:5]:>5} "
               f"{float(r['core_hours'] or 0):7.3f} {r.get('pools') or '-':>5} {r.get('load_avg') or '-':>5}")
-    both = [m for m in MATERIALS if all(rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")
-                                        for p in protocols)]
+    both = [m for m in MATERIALS if all(finished(rows, m, p) for p in protocols)]
     print(f"\nmaterials finished with every protocol ({', '.join(protocols)}): {', '.join(both) or 'none'}")
     if not both:
         return
@@ -257,7 +266,7 @@ def summary(rows: dict[tuple[str, str], dict], protocols: list[str]) -> None:
         for f in FORMULAS:
             errs = abs_errors(rows, p, both, f)
             maes.append(f"{f[3:-2]} {sum(errs) / len(errs):.2f} K (n={len(errs)})" if errs else f"{f[3:-2]} -")
-        cost[p] = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
+        cost[p] = core_hours(rows, p, both)
         print(f"  {p:10} MAE vs experiment: {'; '.join(maes)}; core-hours {cost[p]:.2f}")
     if len(protocols) == 2 and cost[protocols[0]] > 0:
         print(f"  cost {protocols[1]} / {protocols[0]}: {cost[protocols[1]] / cost[protocols[0]]:.2f}x")
@@ -290,19 +299,17 @@ def markdown(rows: dict[tuple[str, str], dict], protocols: list[str]) -> str:
                        f"| {f(r['tc_allen_dynes_f1f2_K'])} | {f(r['tc_eliashberg_K'])} | {f(r['lambda'], 3)} "
                        f"| {f(r['omega_log_K'], 0)} | {r['sigma_ry'] or '–'} | {r['q'] or '–'} "
                        f"| {f(r['core_hours'], 3)} | {r.get('pools') or '–'} | {r.get('load_avg') or '–'} |")
-    done = lambda m, p: rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")  # noqa: E731
     base = protocols[0]
     out.append("")
     out.append(f"MAE against experiment, each protocol next to `{base}` on the materials both finished:")
     for p in protocols:
-        both = [m for m in MATERIALS if done(m, base) and done(m, p)]
+        both = [m for m in MATERIALS if finished(rows, m, base) and finished(rows, m, p)]
         parts = []
         for fm in FORMULAS:
             errs = abs_errors(rows, p, both, fm)
             parts.append(f"{fm[3:-2].replace('_', ' ')} {sum(errs) / len(errs):.2f} K (n = {len(errs)})" if errs
                          else f"{fm[3:-2].replace('_', ' ')} –")
-        cost = sum(float(rows[(m, p)]["core_hours"] or 0) for m in both)
-        ref = sum(float(rows[(m, base)]["core_hours"] or 0) for m in both)
+        cost, ref = core_hours(rows, p, both), core_hours(rows, base, both)
         ratio = f", {cost / ref:.1f}x `{base}`'s" if p != base and ref > 0 else ""
         b_err = abs_errors(rows, base, both, FORMULAS[0])
         same = (f" (`{base}` on the same materials: {sum(b_err) / len(b_err):.2f} K)"
@@ -318,15 +325,12 @@ def goal_check(rows: dict[tuple[str, str], dict], base: str, protocol: str) -> s
     """Issue 13's goals for ``protocol`` against ``base`` in one line: the benchmark materials both
     finished (of GOAL_MATERIALS), its McMillan-Allen-Dynes MAE below GOAL_MAE_K and below the base's
     on them, its cost at most GOAL_COST_RATIO x the base's; each says met / not met."""
-    bench = list(MATERIALS)[:GOAL_MATERIALS]
-    done = lambda m, p: rows.get((m, p), {}).get("status") in ("ok", "dynamically_unstable")  # noqa: E731
-    both = [m for m in bench if done(m, base) and done(m, protocol)]
+    both = [m for m in list(MATERIALS)[:GOAL_MATERIALS] if finished(rows, m, base) and finished(rows, m, protocol)]
     if not both:
         return f"goals, `{protocol}` against `{base}`: no material finished by both"
     errs, b_errs = (abs_errors(rows, p, both, FORMULAS[0]) for p in (protocol, base))
     mae, b_mae = sum(errs) / len(errs), sum(b_errs) / len(b_errs)
-    cost = sum(float(rows[(m, protocol)]["core_hours"] or 0) for m in both)
-    ref = sum(float(rows[(m, base)]["core_hours"] or 0) for m in both)
+    cost, ref = core_hours(rows, protocol, both), core_hours(rows, base, both)
     yes = lambda ok: "met" if ok else "not met"  # noqa: E731
     return (f"goals, `{protocol}` against `{base}`: {len(both)} of {GOAL_MATERIALS} materials "
             f"({yes(len(both) >= GOAL_MATERIALS)}); MAE {mae:.2f} K < {GOAL_MAE_K} K ({yes(mae < GOAL_MAE_K)}) and "

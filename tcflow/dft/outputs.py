@@ -264,20 +264,20 @@ def n_electrons(text: str) -> float | None:
 #: Å per bohr (QE 6.7's BOHR_RADIUS_ANGS)
 BOHR_A = 0.52917720859
 _LAST_ENERGY = re.compile(r"^!\s+total energy", re.M)
-_BLOCK = re.compile(r"^(CELL_PARAMETERS|ATOMIC_POSITIONS)\s*[({]?\s*([a-z]+)\s*(?:=\s*([\d.Ee+-]+))?\s*[)}]?\s*$", re.M)
+_CARD = re.compile(r"(CELL_PARAMETERS|ATOMIC_POSITIONS)\s*[({]?\s*([a-z]+)\s*(?:=\s*([\d.Ee+-]+))?\s*[)}]?\s*$")
 
 
-def _block_rows(text: str, start: int, width: int) -> list[list[str]]:
-    """The rows of a card from ``start`` (the line after its header) to the first line that is
-    not ``width`` numbers (after an optional label)."""
+def _card_rows(lines: list[str], i: int, width: int) -> list[list[str]]:
+    """The rows of the card whose header is ``lines[i]``: the following lines of ``width``
+    fields (the last three numbers), up to the first that is not."""
     rows = []
-    for line in text[start:].splitlines()[1:]:
+    for line in lines[i + 1:]:
         parts = line.split()
-        if not parts or len(parts) < width:
-            break
         try:
             [float(x) for x in parts[width - 3:width]]
         except ValueError:
+            break
+        if len(parts) < width:
             break
         rows.append(parts[:width])
     return rows
@@ -301,17 +301,21 @@ def relax_geometry(text: str, start: "Cell") -> "Cell | None":
     alat_m = re.search(r"lattice parameter \(alat\)\s*=\s*([\d.]+)\s*a\.u\.", head)
     alat_A = float(alat_m.group(1)) * BOHR_A if alat_m else None
     lattice, species, frac, cart = start.lattice, start.species, start.frac_coords, None
-    for m in _BLOCK.finditer(head):
-        card, unit, value = m.group(1), m.group(2), m.group(3)
+    lines = head.splitlines()
+    for i, line in enumerate(lines):
+        m = _CARD.match(line) if line.startswith(("CELL_PARAMETERS", "ATOMIC_POSITIONS")) else None
+        if m is None:
+            continue
+        card, unit, value = m.groups()
         if card == "CELL_PARAMETERS":
-            rows = _block_rows(head, m.start(), 3)
+            rows = _card_rows(lines, i, 3)
             scale = (float(value) * BOHR_A if value else alat_A) if unit == "alat" else \
                 {"angstrom": 1.0, "bohr": BOHR_A}.get(unit)
             if len(rows) != 3 or scale is None:
                 raise ValueError(f"unreadable CELL_PARAMETERS ({unit}) in a pw.x output")
             lattice = tuple(tuple(float(x) * scale for x in r) for r in rows)
             continue
-        rows = _block_rows(head, m.start(), 4)
+        rows = _card_rows(lines, i, 4)
         if not rows:
             raise ValueError(f"empty ATOMIC_POSITIONS ({unit}) in a pw.x output")
         species = tuple(r[0] for r in rows)

@@ -95,7 +95,6 @@ def relax(ctx: StepContext) -> dict:
 
     if not ctx.st["phase"]["molecule"] or not ctx.proto["relax"]:
         return pw.relax(ctx)
-    from tcflow.dft import outputs as qo
     from tcflow.dft.steps.structure import save_structure
 
     start = Cell.read(ctx.dir("structure") / "standard.json")
@@ -103,10 +102,7 @@ def relax(ctx: StepContext) -> dict:
     rec = pw.pw_record(res, relaxed=True, fixed_cell=True)
     if not res.ok:
         return {**rec, "status": failed(res, "relax")}
-    final = qo.relax_geometry(res.output.read_text(errors="replace"), start)
-    if final is None:
-        raise pw.QEOutputError(f"{res.output}: pw.x relax printed JOB DONE but no completed scf")
-    s = final.to_structure()
+    s = pw.final_geometry(res, start).to_structure()
     save_structure(s, ctx.out / "relaxed.json")
     return {**rec, "status": OK, "volume_A3": s.volume}
 

@@ -65,6 +65,14 @@ def last_geometry(output: Path, cell: Cell) -> Cell:
     return cell if last is None else last
 
 
+def final_geometry(res: RunResult, start: Cell) -> Cell:
+    """The geometry a finished relax / vc-relax ended on (:func:`outputs.relax_geometry`)."""
+    final = qo.relax_geometry(res.output.read_text(errors="replace"), start)
+    if final is None:
+        raise QEOutputError(f"{res.output}: pw.x printed JOB DONE but no completed scf")
+    return final
+
+
 def run_pw(ctx: StepContext, calculation: str, kgrid, cell: Cell, la2f: bool = False,
            outdir_from: Path | None = None) -> RunResult:
     """pw.x in a fresh ``ctx.work`` (seeded with a copy of ``outdir_from`` when given; a vc-relax
@@ -140,9 +148,7 @@ def relax(ctx: StepContext) -> dict:
     rec = pw_record(res, relaxed=True)
     if not res.ok:
         return {**rec, "status": failed(res, "vc-relax")}
-    final = qo.relax_geometry(res.output.read_text(errors="replace"), Cell.read(sd / "standard.json"))
-    if final is None:
-        raise QEOutputError(f"{res.output}: pw.x vc-relax printed JOB DONE but no completed scf")
+    final = final_geometry(res, Cell.read(sd / "standard.json"))
     sym = standardise(final.to_structure(), proto["symprec_A"], proto["angle_tolerance_deg"])
     save_structure(sym.structure, out / "relaxed.json")
     return {**rec, "status": OK, "symmetry_relaxed": sym.record(), "volume_A3": sym.structure.volume}
