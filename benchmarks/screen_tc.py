@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import math
 import sys
 import time
 import warnings
@@ -122,7 +120,8 @@ def time_sizes(graphs: dict, sizes: list[str], batch_size: int, threads: int) ->
 
 # ---- training and per-member predictions --------------------------------------------------------
 def size_tag(ts) -> str:
-    return f"h{ts.hidden}_a{ts.alignn_layers}_g{ts.gcn_layers}_b{ts.batch_size}_lr{ts.lr:g}_{ts.criterion}"
+    tag = f"h{ts.hidden}_a{ts.alignn_layers}_g{ts.gcn_layers}_b{ts.batch_size}_lr{ts.lr:g}_{ts.criterion}"
+    return tag + ("" if ts.target_transform == "none" else f"_{ts.target_transform}")
 
 
 def member_predictions(member: Path, graphs: dict):
@@ -191,37 +190,19 @@ def train_members(workdir: Path, seeds: list[int], ts, gs, graphs: dict) -> None
 
 
 # ---- metrics --------------------------------------------------------------------------------
-def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
-    """95 % Wilson score interval of the proportion k/n (None for n = 0): the test split is small."""
-    if n == 0:
-        return None
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [centre - half, centre + half]
-
-
 def classify(y, score, threshold: float, strict: bool = True) -> dict:
     """Precision and recall for Tc > 5 K of the rule ``score > threshold`` (``>=`` if not strict)."""
-    import numpy as np
+    from tcflow.screen.calibrate import classify as _classify
 
-    pos = np.asarray(y) > TC_MIN_K
-    sel = np.asarray(score) > threshold if strict else np.asarray(score) >= threshold
-    tp = int((pos & sel).sum())
-    return {"threshold_K": float(threshold), "selected": int(sel.sum()), "true_positives": tp,
-            "positives": int(pos.sum()), "precision": tp / int(sel.sum()) if sel.any() else None,
-            "recall": tp / int(pos.sum()) if pos.any() else None,
-            "precision_ci95": wilson(tp, int(sel.sum())), "recall_ci95": wilson(tp, int(pos.sum()))}
+    return _classify(y, score, threshold, TC_MIN_K, strict)
 
 
 def val_threshold(y_val, score_val) -> float:
-    """The highest score threshold (rule ``score >= t``) keeping validation recall >= RECALL_TARGET."""
-    import numpy as np
+    """The screen's calibrated cut (``screen.tc_recall_target``): the highest score threshold
+    (rule ``score >= t``) keeping validation recall >= RECALL_TARGET."""
+    from tcflow.screen.calibrate import threshold_for_recall
 
-    for t in sorted(set(np.asarray(score_val).tolist()), reverse=True):
-        if classify(y_val, score_val, t, strict=False)["recall"] >= RECALL_TARGET:
-            return float(t)
-    raise ValueError("no threshold reaches the recall target on the validation split")
+    return threshold_for_recall(y_val, score_val, TC_MIN_K, RECALL_TARGET)
 
 
 def best_precision_at_recall(y, score) -> dict:
@@ -417,6 +398,8 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--target-transform", choices=["none", "log1p"], default="none",
+                    help="train on Tc (K) or on log(1 + Tc/K) (screen.models.tc.train.target_transform)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--spread-k", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     ap.add_argument("--time-sizes", nargs="*", default=[], metavar="HIDDENxLAYERS",
@@ -437,7 +420,8 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ts = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-                       hidden=args.hidden, alignn_layers=args.alignn_layers, gcn_layers=args.gcn_layers)
+                       hidden=args.hidden, alignn_layers=args.alignn_layers, gcn_layers=args.gcn_layers,
+                       target_transform=args.target_transform)
     gs = GraphSettings()  # the schema's defaults: alignn's cutoff 8 A, 12 neighbours, 3.5 A triplets
     manifest = prepare_data(workdir)
     graphs = load_graphs(workdir, gs)

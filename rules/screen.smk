@@ -96,10 +96,37 @@ else:
         script:
             "../workflow_scripts/screen_fetch_model.py"
 
+    #: the Tc cut calibrated on the validation split (screen.tc_recall_target), or the fixed cut
+    TC_CALIBRATION = "results/screen/tc_calibration.json" if SCREEN["tc_recall_target"] is not None else None
+
+    if TC_CALIBRATION:
+
+        rule calibrate_tc:
+            input:
+                unpack(lambda wc: {"tc": _screen_models(wc)["tc"]}),
+                val="results/data/val.csv",
+            output:
+                calibration=TC_CALIBRATION,
+            log:
+                "logs/screen/calibrate_tc.log",
+            benchmark:
+                "logs/benchmarks/screen/calibrate_tc.tsv"
+            threads: 1
+            resources:
+                mem_mb=4000,
+                runtime=30,
+            params:
+                screen=SCREEN,
+            conda:
+                "../envs/ml.yaml"
+            script:
+                "../workflow_scripts/screen_calibrate_tc.py"
+
     rule screen_shard:
         input:
             unpack(_screen_models),
             samples="results/generate/samples.csv",
+            calibration=[TC_CALIBRATION] if TC_CALIBRATION else [],
         output:
             shard=directory("results/screen/shards/{shard}"),
         log:

@@ -1,7 +1,7 @@
 """Rule screen_shard: the ALIGNN screen of one shard of the samples."""
 import torch
 
-from tcflow.io import atomic_dir
+from tcflow.io import atomic_dir, read_json
 from tcflow.screen.alignn_screen import screen_shard
 from tcflow.scriptlog import rule_logging
 
@@ -10,6 +10,8 @@ with rule_logging(snakemake.log[0], "screen_shard") as log:
     inp = snakemake.input
     tc = inp.tc if isinstance(inp.tc, str) else str(__import__("pathlib").Path(inp.tc[0]).parent)
     gap = inp.get("gap")
+    cal = read_json(inp.calibration[0]) if inp.calibration else None
     with atomic_dir(snakemake.output.shard) as tmp:
         screen_shard(inp.samples, int(snakemake.wildcards.shard), snakemake.params.num_shards, tmp,
-                     snakemake.params.screen, tc, gap, log=log.info, publish_dir=snakemake.output.shard)
+                     snakemake.params.screen, tc, gap, log=log.info, publish_dir=snakemake.output.shard,
+                     calibration=cal)

@@ -237,7 +237,10 @@ def write_report(out_md: str | Path, summary_csv: str | Path, manifest_json: str
         if screened_csv and Path(screened_csv).exists():
             screened = pd.read_csv(screened_csv, dtype={"id": str})
             scfg = config["screen"]
-            out += ["## Screen", "", f"Method `{scfg['method']}`: predicted Tc > {scfg['tc_min_K']} K, at most "
+            cut = (f"predicted Tc > {scfg['tc_min_K']} K" if scfg.get("tc_recall_target") is None else
+                   f"predicted Tc above the cut calibrated for recall {scfg['tc_recall_target']:g} of Tc > "
+                   f"{scfg['tc_min_K']} K on the validation split (`results/screen/tc_calibration.json`)")
+            out += ["## Screen", "", f"Method `{scfg['method']}`: {cut}, at most "
                     f"{scfg['max_atoms']} atoms" + (", structurally and compositionally valid" if scfg["require_valid"] else "")
                     + (f", the top {scfg['top_k']} by predicted Tc" if scfg.get("top_k") else "")
                     + f"; {int(screened['passed'].sum())} of {len(screened)} samples passed (`{screened_csv}`).", ""]

@@ -13,7 +13,8 @@ Per sample, in order (cheap first; a sample failing a step is not sent through t
    MP2020's corrected scale, :mod:`tcflow.screen.mlip`)
 5. band gap (eV) from a gap model when one is configured; without one the criterion is deferred
    to the DFT stage's metallicity gate, and ``gap_status`` says so
-6. criteria: Tc score = mean - ``tc_spread_k`` x ensemble std > ``tc_min_K``; E_form <
+6. criteria: Tc score = mean - ``tc_spread_k`` x ensemble std > ``tc_min_K`` (or >= the threshold
+   calibrated on the validation split, ``tc_recall_target``: :mod:`tcflow.screen.calibrate`); E_form <
    ``eform_max_eV_atom``; gap < ``gap_max_eV`` (when predicted)
 7. phonon pre-check (``phonon.enabled``) on samples passing everything else: lowest frequency
    (THz) on a q-mesh >= ``phonon.min_freq_THz``
@@ -89,9 +90,11 @@ def _first_error(row: dict, keys: tuple) -> str:
 
 
 def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc_model_dir,
-                 gap_model_dir=None, log: Callable = print, publish_dir=None) -> "object":
+                 gap_model_dir=None, log: Callable = print, publish_dir=None,
+                 calibration: dict | None = None) -> "object":
     """Screen one shard into ``outdir`` (see module docstring); returns the predictions table.
-    ``publish_dir``: where ``outdir`` will finally be (paths in the table point there)."""
+    ``publish_dir``: where ``outdir`` will finally be (paths in the table point there);
+    ``calibration``: the record of the calibrated Tc cut (rule calibrate_tc), None for the fixed cut."""
     import pandas as pd
     from pymatgen.io.cif import CifWriter
 
@@ -106,6 +109,9 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
     log(f"shard {shard}/{num_shards}: {len(df)} samples; Tc model {tc_model_dir} ({len(tc_ens.models)} member(s))")
     if gap_ens is None:
         log(f"band gap: {GAP_DEFERRED}")
+    log(f"Tc cut: score > {cfg['tc_min_K']} K" if calibration is None else
+        f"Tc cut: score >= {calibration['threshold_K']:.3f} K, calibrated for recall {calibration['recall_target']:g} "
+        f"of Tc > {cfg['tc_min_K']} K on the validation split")
     relax_cfg, ph_cfg, bs = cfg["relax"], cfg["phonon"], cfg["batch_size"]
     model = cfg["mlip"]
     log(f"MLIP: {mlip.label(model)}")
@@ -174,7 +180,7 @@ def screen_shard(samples_csv, shard: int, num_shards: int, outdir, cfg: dict, tc
     if gap_ens is not None:
         _predict(gap_ens, rows, relaxed, "gap_eV", bs)
     for row in rows:
-        _criteria(row, cfg, relax_cfg["enabled"], gap_ens is not None)
+        _criteria(row, cfg, relax_cfg["enabled"], gap_ens is not None, calibration)
     for i, row in enumerate(rows):
         if ph_cfg["enabled"] and row["reason"] == "":
             log(f"{row['id']}: phonon pre-check")
@@ -207,8 +213,9 @@ def rec_id(row: dict) -> str:
     return str(row["id"])
 
 
-def _criteria(row: dict, cfg: dict, relaxed: bool, have_gap: bool) -> None:
-    """Fill tc_K, tc_score_K, pass_* and the first failing ``reason`` ('' when all pass so far)."""
+def _criteria(row: dict, cfg: dict, relaxed: bool, have_gap: bool, calibration: dict | None = None) -> None:
+    """Fill tc_K, tc_score_K, pass_* and the first failing ``reason`` ('' when all pass so far);
+    the Tc cut is ``score > tc_min_K``, or ``score >= calibration['threshold_K']``."""
     row["gap_status"] = "predicted" if have_gap else GAP_DEFERRED
     tc_key = "tc_relaxed_K" if relaxed else "tc_unrelaxed_K"
     err = _first_error(row, ("read_error", "skip", "tc_unrelaxed_K_error", "relax_error", f"{tc_key}_error"))
@@ -221,7 +228,13 @@ def _criteria(row: dict, cfg: dict, relaxed: bool, have_gap: bool) -> None:
     if not math.isfinite(row["tc_score_K"]):
         row["reason"] = "Tc prediction is NaN"
         return
-    row["pass_tc"] = row["tc_score_K"] > cfg["tc_min_K"]
+    if calibration is None:
+        row["pass_tc"] = row["tc_score_K"] > cfg["tc_min_K"]
+        tc_reason = f"predicted Tc {row['tc_score_K']:.2f} K <= {cfg['tc_min_K']} K"
+    else:
+        row["pass_tc"] = row["tc_score_K"] >= calibration["threshold_K"]
+        tc_reason = (f"predicted Tc {row['tc_score_K']:.2f} K < {calibration['threshold_K']:.2f} K (the cut "
+                     f"calibrated for recall {calibration['recall_target']:g} of Tc > {cfg['tc_min_K']} K)")
     ef = row.get("eform_eV_atom", math.nan)
     row["pass_eform"] = bool(math.isfinite(ef) and ef < cfg["eform_max_eV_atom"])
     if have_gap:
@@ -229,7 +242,7 @@ def _criteria(row: dict, cfg: dict, relaxed: bool, have_gap: bool) -> None:
         row["pass_gap"] = bool(math.isfinite(gap) and gap < cfg["gap_max_eV"])
     reasons = []
     if not row["pass_tc"]:
-        reasons.append(f"predicted Tc {row['tc_score_K']:.2f} K <= {cfg['tc_min_K']} K")
+        reasons.append(tc_reason)
     if not row["pass_eform"]:
         reasons.append(f"formation energy {ef:.3f} eV/atom >= {cfg['eform_max_eV_atom']} eV/atom"
                        if math.isfinite(ef) else "formation energy is NaN")

@@ -9,7 +9,9 @@ shape, and nothing else; a model needing a graph builder not reproduced here is 
 ensemble is a directory of such directories (``member_*/``) or a single one.
 
 Property models here are scalar (``output_features`` 1) with the force/stress/atomwise heads off
-(weights 0), so ``out`` is the graph-level prediction in the target's unit.
+(weights 0), so ``out`` is the graph-level prediction in the target's unit, or in the transformed
+unit named by config.json's ``target_transform`` (``log1p``: the model predicts log(1 + Tc/K);
+absent or ``none``: the target itself); :class:`Ensemble` returns the target's unit either way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from tcflow.screen.graphs import GraphSettings, batch
 CONFIG_JSON = "config.json"
 WEIGHTS = "best_model.pt"
 MODEL_NAME = "alignn_atomwise_pure"
+#: config.json ``target_transform`` -> (forward on the target, inverse on the model's output).
+TARGET_TRANSFORMS = {"none": (lambda y: y, lambda z: z), "log1p": (np.log1p, np.expm1)}
 
 
 class ModelLoadError(RuntimeError):
@@ -94,6 +98,7 @@ def load_model(model_dir: str | Path, device: str = "cpu"):
         gs = GraphSettings.from_alignn(cfg, str(model_dir / CONFIG_JSON))
     except GraphError as exc:
         raise ModelLoadError(str(exc)) from None
+    target_transform(cfg, str(model_dir / CONFIG_JSON))
     model = build_model(mcfg, str(model_dir / CONFIG_JSON))
     try:
         state = torch.load(model_dir / WEIGHTS, map_location=device, weights_only=True)
@@ -119,6 +124,14 @@ def load_model(model_dir: str | Path, device: str = "cpu"):
     return model.to(device).eval(), gs
 
 
+def target_transform(cfg: dict, where: str) -> str:
+    """The ``target_transform`` of a config.json (``none`` when absent); unknown ones are refused."""
+    name = cfg.get("target_transform", "none")
+    if name not in TARGET_TRANSFORMS:
+        raise ModelLoadError(f"{where}: target_transform {name!r} is not one of {sorted(TARGET_TRANSFORMS)}")
+    return name
+
+
 def member_dirs(path: str | Path) -> list[Path]:
     """The model directories of an ensemble directory (``*/config.json``), or ``[path]``."""
     path = Path(path)
@@ -132,11 +145,13 @@ def member_dirs(path: str | Path) -> list[Path]:
 
 @dataclass
 class Ensemble:
-    """Models sharing one graph definition; predictions are the members' mean and std."""
+    """Models sharing one graph definition; predictions are the members' mean and std, in the
+    target's unit (each member's output through the inverse of its ``target_transform``)."""
 
     models: list
     graph: GraphSettings
     dirs: list[Path] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Ensemble":
@@ -144,17 +159,20 @@ class Ensemble:
         graphs = {gs for _, _, gs in loaded}
         if len(graphs) > 1:
             raise ModelLoadError(f"{path}: ensemble members use different graph settings {sorted(map(str, graphs))}")
-        return cls([m for _, m, _ in loaded], loaded[0][2], [d for d, _, _ in loaded])
+        transforms = [target_transform(json.loads((d / CONFIG_JSON).read_text()), str(d / CONFIG_JSON))
+                      for d, _, _ in loaded]
+        return cls([m for _, m, _ in loaded], loaded[0][2], [d for d, _, _ in loaded], transforms)
 
     @torch.no_grad()
     def predict(self, pairs: list, batch_size: int = 8, max_edges: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members for each graph pair, in chunks of at most ``batch_size`` graphs
         and about ``max_edges`` line-graph edges (bounded memory). NaN where a member gives NaN."""
         out = np.full((len(self.models), len(pairs)), np.nan)
+        inverse = [TARGET_TRANSFORMS[t][1] for t in self.transforms or ["none"] * len(self.models)]
         for lo, hi in chunks(pairs, batch_size, max_edges):
             inp = batch(pairs[lo:hi])
             for m, model in enumerate(self.models):
-                out[m, lo:hi] = model(inp)["out"].reshape(-1).double().cpu().numpy()
+                out[m, lo:hi] = inverse[m](model(inp)["out"].reshape(-1).double().cpu().numpy())
         std = out.std(axis=0) if len(self.models) > 1 else np.zeros(len(pairs))
         return out.mean(axis=0), std
 

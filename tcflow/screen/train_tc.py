@@ -11,7 +11,10 @@ Files in the member directory:
   finished run); one already past ``epochs`` is not used
 - ``loss.csv``, ``loss.png``: per-epoch train/val loss and MAE (K)
 
-The target is Tc in K, unscaled (as alignn trains); the output bias starts at the training mean.
+The target is Tc in K, unscaled (as alignn trains), or log(1 + Tc/K) with ``target_transform:
+log1p`` (config.json says so, and :class:`tcflow.screen.model.Ensemble` returns K); the loss is
+taken in that space, the output bias starts at the training mean there, and the MAE that early
+stopping watches is always in K.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import torch
 
 from tcflow.io import atomic_path, atomic_write_text
 from tcflow.screen.graphs import GraphError, GraphSettings, batch, build_graph
-from tcflow.screen.model import model_config, save_model
+from tcflow.screen.model import TARGET_TRANSFORMS, model_config, save_model
 
 STATE = "last_state.pt"
 
@@ -39,7 +42,8 @@ STATE = "last_state.pt"
 class TrainSettings:
     """epochs: at most this many; patience: stop after this many epochs without a better
     validation MAE; lr: AdamW learning rate; weight_decay: AdamW; criterion: mse or l1 (K^2, K);
-    hidden / alignn_layers / gcn_layers: model size."""
+    hidden / alignn_layers / gcn_layers: model size; target_transform: none (train on Tc in K) or
+    log1p (train on log(1 + Tc/K): a 1 K error weighs more near the 5 K class boundary than at 30 K)."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -50,6 +54,7 @@ class TrainSettings:
     hidden: int = 64
     alignn_layers: int = 2
     gcn_layers: int = 2
+    target_transform: str = "none"
 
 
 def settings_from_config(train_cfg: dict) -> tuple[TrainSettings, GraphSettings]:
@@ -57,7 +62,8 @@ def settings_from_config(train_cfg: dict) -> tuple[TrainSettings, GraphSettings]
     ts = TrainSettings(epochs=train_cfg["epochs"], batch_size=train_cfg["batch_size"], lr=train_cfg["lr"],
                        weight_decay=train_cfg["weight_decay"], patience=train_cfg["patience"],
                        criterion=train_cfg["criterion"], hidden=train_cfg["hidden"],
-                       alignn_layers=train_cfg["alignn_layers"], gcn_layers=train_cfg["gcn_layers"])
+                       alignn_layers=train_cfg["alignn_layers"], gcn_layers=train_cfg["gcn_layers"],
+                       target_transform=train_cfg["target_transform"])
     gs = GraphSettings(cutoff_A=train_cfg["cutoff_A"], max_neighbors=train_cfg["max_neighbors"],
                        three_body_cutoff_A=train_cfg["three_body_cutoff_A"])
     return ts, gs
@@ -85,6 +91,8 @@ STOPPING_KEYS = ("epochs", "patience")
 
 def _fingerprint(ts: TrainSettings, gs: GraphSettings, seed: int, ids: list[str]) -> str:
     trajectory = {k: v for k, v in asdict(ts).items() if k not in STOPPING_KEYS}
+    if trajectory["target_transform"] == "none":  # resume points from before the key still match
+        del trajectory["target_transform"]
     blob = json.dumps([trajectory, asdict(gs), seed, ids], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -94,13 +102,15 @@ def _loss(pred, y, criterion: str):
 
 
 def _run_epoch(model, pairs, ys, ts: TrainSettings, optim=None, gen=None) -> dict:
-    """One pass; trains when ``optim`` is given. Returns mean loss and MAE (K) over structures."""
+    """One pass over ``pairs`` with targets ``ys`` (K); trains when ``optim`` is given. Returns the
+    mean loss (in the ``target_transform`` space) and the MAE (K) over structures."""
+    forward, inverse = TARGET_TRANSFORMS[ts.target_transform]
     order = torch.randperm(len(pairs), generator=gen).tolist() if optim else list(range(len(pairs)))
     model.train(optim is not None)
     tot_loss = tot_abs = 0.0
     for lo in range(0, len(order), ts.batch_size):
         idx = order[lo:lo + ts.batch_size]
-        y = torch.as_tensor(ys[idx], dtype=torch.float32)
+        y = torch.as_tensor(forward(ys[idx]), dtype=torch.float32)
         with torch.set_grad_enabled(optim is not None):
             pred = model(batch([pairs[i] for i in idx]))["out"].reshape(-1)
             loss = _loss(pred, y, ts.criterion)
@@ -109,7 +119,7 @@ def _run_epoch(model, pairs, ys, ts: TrainSettings, optim=None, gen=None) -> dic
             loss.backward()
             optim.step()
         tot_loss += float(loss.detach()) * len(idx)
-        tot_abs += float((pred.detach() - y).abs().sum())
+        tot_abs += float(np.abs(inverse(pred.detach().double().numpy()) - ys[idx]).sum())
     return {"loss": tot_loss / len(order), "mae_K": tot_abs / len(order)}
 
 
@@ -153,7 +163,7 @@ def train_member(train_csv, val_csv, outdir, ts: TrainSettings, gs: GraphSetting
 
     model = build_model(mcfg)
     with torch.no_grad():
-        model.fc.bias.fill_(float(ytr.mean()))
+        model.fc.bias.fill_(float(TARGET_TRANSFORMS[ts.target_transform][0](ytr).mean()))
     optim = torch.optim.AdamW(model.parameters(), lr=ts.lr, weight_decay=ts.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     fp = _fingerprint(ts, gs, seed, idtr + idva)
@@ -193,7 +203,8 @@ def train_member(train_csv, val_csv, outdir, ts: TrainSettings, gs: GraphSetting
         raise ValueError(f"{outdir}: no epoch trained (epochs: {ts.epochs})")
     _write_loss_files(outdir, st["history"])
     model.load_state_dict(st["best_state"])
-    save_model(outdir, model, mcfg, gs, extra={"target": "Tc_K", "random_seed": seed, "epochs": st["epoch"],
+    save_model(outdir, model, mcfg, gs, extra={"target": "Tc_K", "target_transform": ts.target_transform,
+                                                "random_seed": seed, "epochs": st["epoch"],
                                                 "best_epoch": st["best_epoch"], "tcflow_train": asdict(ts)})
     return {"epochs_run": st["epoch"], "best_epoch": st["best_epoch"], "best_val_mae_K": st["best_val"],
             "n_train": len(tr), "n_val": len(va), "seed": seed, "train_mean_K": float(ytr.mean()),

@@ -85,6 +85,37 @@ def test_strict_loading_refuses_mismatched_checkpoints(tmp_path):
         load_model(d)
 
 
+def test_log1p_target_is_trained_in_log_space_and_predicted_in_kelvin(tmp_path):
+    from tcflow.screen.graphs import batch
+    from tcflow.screen.train_tc import TrainSettings, train_member
+
+    structs = [_nb(3.0 + 0.05 * i) for i in range(6)]
+    tcs = [0.0, 0.5, 2.0, 6.0, 12.0, 30.0]
+    _split_csv(tmp_path / "train.csv", structs, tcs)
+    _split_csv(tmp_path / "val.csv", structs[:3], tcs[:3])
+    ts = TrainSettings(epochs=2, batch_size=3, hidden=8, alignn_layers=1, gcn_layers=1, target_transform="log1p")
+    s = train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "m", ts, GS, seed=0)
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["target_transform"] == "log1p" and cfg["target"] == "Tc_K"
+    model, _ = load_model(tmp_path / "m")
+    pairs = [build_graph(x, GS) for x in structs[:3]]
+    with torch.no_grad():
+        raw = model(batch(pairs))["out"].reshape(-1).double().numpy()
+    mean, _ = Ensemble.load(tmp_path / "m").predict(pairs)
+    assert np.allclose(mean, np.expm1(raw), rtol=1e-6) and not np.allclose(mean, raw)
+    # the validation MAE early stopping used is in K: that of the K predictions of the best weights
+    assert s["best_val_mae_K"] == pytest.approx(np.mean(np.abs(mean - np.array(tcs[:3]))), rel=1e-5)
+    # resume points of "none" runs keep their fingerprint; a log1p run is another trajectory
+    logs = []
+    train_member(tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "m",
+                 TrainSettings(**{**ts.__dict__, "target_transform": "none"}), GS, seed=0, log=logs.append)
+    assert any("from other settings" in line for line in logs)
+    cfg["target_transform"] = "log10"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match=r"config.json: target_transform 'log10' is not one of \['log1p', 'none'\]"):
+        load_model(tmp_path / "m")
+
+
 def test_pretrained_download_failure_says_how_to_supply_a_checkpoint(tmp_path):
     from tcflow.screen.pretrained import fetch, model_url
 
@@ -194,3 +225,35 @@ def test_formation_energies_against_experiment(model):
     assert len(refs) == 89
     from pymatgen.core import Composition
     assert mlip.formation_energy_per_atom(2 * refs["Nb"], Composition("Nb2")) == pytest.approx(0.0)
+
+
+def test_tc_cut_calibrated_on_validation(tmp_path):
+    from tcflow.screen.alignn_screen import _criteria
+    from tcflow.screen.calibrate import calibrate, classify, threshold_for_recall
+
+    y = [0.0, 1.0, 6.0, 7.0, 8.0, 10.0]
+    score = [0.5, 6.0, 4.0, 5.0, 9.0, 2.0]
+    assert threshold_for_recall(y, score, 5.0, 0.5) == 5.0  # 9 and 5 find 2 of the 4 above 5 K
+    c = classify(y, score, 5.0, 5.0, strict=False)
+    assert (c["selected"], c["true_positives"], c["precision"], c["recall"]) == (3, 2, 2 / 3, 0.5)
+    assert threshold_for_recall(y, score, 5.0, 1.0) == 2.0
+    assert classify(y, score, 5.0, 5.0)["selected"] == 2  # the fixed cut is strict
+    with pytest.raises(ValueError, match="no structure with Tc > 20.0 K"):
+        threshold_for_recall(y, score, 20.0, 0.5)
+    with pytest.raises(ValueError, match="1 of 6 scores are NaN"):
+        threshold_for_recall(y, score[:5] + [float("nan")], 5.0, 0.5)
+    # on a model and a split file: the record's threshold is one of the validation scores
+    structs = [_nb(3.0 + 0.05 * i) for i in range(4)]
+    _split_csv(tmp_path / "val.csv", structs, [0.0, 2.0, 6.0, 9.0])
+    d, _ = _tiny(tmp_path)
+    rec = calibrate(d, tmp_path / "val.csv", 5.0, 0.5)
+    mean, _ = Ensemble.load(d).predict([build_graph(s, GS) for s in structs])
+    assert rec["threshold_K"] in mean.tolist() and rec["validation"]["recall"] >= 0.5 and rec["n_validation"] == 4
+    # the shard's criterion uses it: >= the threshold passes, with the reason naming the calibration
+    row = {"tc_relaxed_K": rec["threshold_K"], "tc_relaxed_K_std": 0.0, "eform_eV_atom": -1.0}
+    cfg = {"tc_min_K": 5.0, "tc_spread_k": 0.0, "eform_max_eV_atom": 0.0}
+    _criteria(row, cfg, True, False, rec)
+    assert row["pass_tc"] and row["reason"] == ""
+    row["tc_relaxed_K"] = rec["threshold_K"] - 0.01
+    _criteria(row, cfg, True, False, rec)
+    assert not row["pass_tc"] and "the cut calibrated for recall 0.5 of Tc > 5.0 K" in row["reason"]
