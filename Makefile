@@ -3,6 +3,8 @@
 #               the HTML report and print a summary (counts per stage, best candidates, where things are)
 #   make test   same setup, then the whole test suite
 #   make doctor preflight of a SLURM run on the login node (PROFILE, CONFIG): one line per finding
+#   make dgl-env        optional second environment (.venv-dgl) with alignn's DGL-era ALIGNN;
+#   make dgl-reference  rewrites tests/screen/fixtures/dgl_alignn/ from it (the port's reference)
 # run and test are idempotent: the setup steps do nothing when already done.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -17,7 +19,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN  := quantum-espresso
 APT_TEST := quantum-espresso slurm-wlm munge libpmix-dev chromium
 
-.PHONY: run test setup apt-run apt-test dryrun doctor clean
+.PHONY: run test setup apt-run apt-test dryrun doctor clean dgl-env dgl-reference
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
@@ -28,6 +30,18 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+DGL_VENV ?= .venv-dgl
+$(DGL_VENV)/.installed: envs/dgl/requirements.txt
+	@[ -x $(DGL_VENV)/bin/python ] || $(PYTHON) -m venv $(DGL_VENV)
+	$(DGL_VENV)/bin/pip install --quiet --upgrade pip
+	$(DGL_VENV)/bin/pip install --quiet -r envs/dgl/requirements.txt
+	touch $@
+
+dgl-env: $(DGL_VENV)/.installed
+
+dgl-reference: dgl-env
+	$(DGL_VENV)/bin/python envs/dgl/dgl_reference.py
 
 apt-run:
 	@command -v pw.x >/dev/null && command -v ph.x >/dev/null || \

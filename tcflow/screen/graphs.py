@@ -1,4 +1,5 @@
-"""ALIGNN crystal graphs without DGL: alignn's pure-torch builder, with the atom features cached.
+"""ALIGNN crystal graphs without DGL: alignn's pure-torch builder, with the atom features cached,
+and alignn's legacy k-NN graph (``neighbor_strategy: "k-nearest"``, what the DGL-era models use).
 
 A graph pair ``(g, lg)`` is what ``alignn.torch_graph_builder.build_pure_torch_graph`` returns
 (``neighbor_strategy: "pure_torch"``): directed edges to the ``max_neighbors`` nearest periodic
@@ -7,6 +8,13 @@ images within ``cutoff_A`` (Å), and a line graph over the edges no longer than
 (neighbour list, line graph, cosines); only the per-atom CGCNN feature lookup is cached, so a graph
 costs milliseconds instead of the builder's ~0.1 s. ``tests/screen/test_screen_graphs.py`` checks
 that both give the same tensors.
+
+The legacy graph (:func:`build_legacy_graph`) comes from alignn's own ``nearest_neighbor_edges``
+and ``build_undirected_edgedata`` (no DGL in them): every neighbour out to the shell of the
+``max_neighbors``-th nearest (ties kept; the cutoff grows until every atom has that many), both
+directions of each bond, and a line graph over every pair of bonds meeting at an atom (DGL's
+``line_graph(shared=True)``, no three-body cutoff; like DGL's, it leaves out the pair of a bond
+from an atom to its own periodic image with itself) with the bond-angle cosines.
 """
 
 from __future__ import annotations
@@ -29,33 +37,45 @@ class GraphError(ValueError):
 @dataclass(frozen=True)
 class GraphSettings:
     """cutoff_A: two-body cutoff (Å); max_neighbors: per-atom cap (nearest kept);
-    three_body_cutoff_A: only edges this short (Å) form angle triplets; atom_features: CGCNN."""
+    three_body_cutoff_A: only edges this short (Å) form angle triplets (pure_torch only);
+    atom_features: CGCNN; neighbor_strategy: pure_torch or k-nearest (the legacy graph);
+    use_canonize: k-nearest's edge de-duplication (alignn's default, True)."""
 
     cutoff_A: float = 8.0
     max_neighbors: int = 12
     three_body_cutoff_A: float = 3.5
     atom_features: str = "cgcnn"
+    neighbor_strategy: str = "pure_torch"
+    use_canonize: bool = True
 
     def to_alignn(self) -> dict:
         """The keys alignn's config.json uses for these settings."""
-        return {"neighbor_strategy": "pure_torch", "cutoff": self.cutoff_A,
-                "max_neighbors": self.max_neighbors, "three_body_cutoff": self.three_body_cutoff_A,
-                "atom_features": self.atom_features}
+        common = {"neighbor_strategy": self.neighbor_strategy, "cutoff": self.cutoff_A,
+                  "max_neighbors": self.max_neighbors, "atom_features": self.atom_features}
+        if self.neighbor_strategy == "k-nearest":
+            return {**common, "use_canonize": self.use_canonize}
+        return {**common, "three_body_cutoff": self.three_body_cutoff_A}
 
     @classmethod
     def from_alignn(cls, cfg: dict, where: str) -> "GraphSettings":
-        """From an alignn config.json; refuses graph builders this module does not reproduce."""
+        """From an alignn config.json (alignn's defaults where a key is absent: k-nearest,
+        use_canonize true); refuses graph builders this module does not reproduce."""
         strategy = cfg.get("neighbor_strategy", "k-nearest")
-        if strategy != "pure_torch":
+        if strategy not in STRATEGIES:
             raise GraphError(f"{where}: neighbor_strategy {strategy!r} is not reproduced here "
-                             "(only alignn's 'pure_torch' graphs are built without DGL)")
+                             f"(only alignn's {' and '.join(map(repr, STRATEGIES))} graphs are built without DGL)")
         feats = cfg.get("atom_features", "cgcnn")
         if feats != "cgcnn":
             raise GraphError(f"{where}: atom_features {feats!r} not supported (cgcnn only)")
         three = cfg.get("three_body_cutoff")
         return cls(cutoff_A=float(cfg.get("cutoff", 8.0)), max_neighbors=int(cfg.get("max_neighbors", 12)),
                    three_body_cutoff_A=float(three if three is not None else cfg.get("cutoff", 8.0)),
-                   atom_features=feats)
+                   atom_features=feats, neighbor_strategy=strategy,
+                   use_canonize=bool(cfg.get("use_canonize", True)))
+
+
+#: Graph builders reproduced here (alignn's ``neighbor_strategy`` names).
+STRATEGIES = ("pure_torch", "k-nearest")
 
 
 _FEATURES: dict[int, np.ndarray] = {}
@@ -92,6 +112,8 @@ def build_graph(struct, gs: GraphSettings):
     from alignn.torch_graph_builder import TorchGraph, _line_graph_edges, torch_bond_cosines, torch_neighbor_list
 
     check_structure(struct)
+    if gs.neighbor_strategy == "k-nearest":
+        return build_legacy_graph(struct, gs)
     table = atom_feature_table()
     dtype = torch.float32
     lattice = torch.as_tensor(np.asarray(struct.lattice.matrix), dtype=dtype)
@@ -116,6 +138,36 @@ def build_graph(struct, gs: GraphSettings):
         h = torch_bond_cosines(r[lg_src], r[lg_dst])
         lg = TorchGraph(num_nodes=g.num_edges, src=lg_src, dst=lg_dst, ndata={"r": r, "images": shift},
                         edata={"h": h})
+    if g.num_edges == 0:
+        raise GraphError(f"no neighbours within {gs.cutoff_A} A")
+    return g, lg
+
+
+def build_legacy_graph(struct, gs: GraphSettings):
+    """(g, lg) TorchGraphs of alignn's legacy k-NN graph (module docstring), float32."""
+    from alignn.graphs import build_undirected_edgedata, nearest_neighbor_edges
+    from alignn.torch_graph_builder import TorchGraph, _line_graph_edges, torch_bond_cosines
+    from jarvis.core.atoms import Atoms
+
+    atoms = Atoms(lattice_mat=np.asarray(struct.lattice.matrix), coords=np.asarray(struct.frac_coords),
+                  elements=[site.specie.symbol for site in struct], cartesian=False)
+    table = atom_feature_table()
+    n = len(struct)
+    with torch.no_grad():
+        edges, _ = nearest_neighbor_edges(atoms=atoms, cutoff=gs.cutoff_A, max_neighbors=gs.max_neighbors,
+                                          use_canonize=gs.use_canonize)
+        u, v, r, images = build_undirected_edgedata(atoms, edges)
+        src, dst, r = u.long(), v.long(), r.to(torch.float32)
+        zs = [site.specie.Z for site in struct]
+        g = TorchGraph(num_nodes=n, src=src, dst=dst,
+                       ndata={"atom_features": torch.as_tensor(np.stack([table[z] for z in zs]), dtype=torch.float32),
+                              "Z": torch.as_tensor(zs, dtype=torch.long)},
+                       edata={"r": r, "images": images.to(torch.float32)})
+        lg_src, lg_dst = _line_graph_edges(src, dst, n)
+        keep = lg_src != lg_dst  # DGL's line graph has no pair of a self-image bond with itself
+        lg_src, lg_dst = lg_src[keep], lg_dst[keep]
+        lg = TorchGraph(num_nodes=g.num_edges, src=lg_src, dst=lg_dst, ndata={"r": r},
+                        edata={"h": torch_bond_cosines(r[lg_src], r[lg_dst])})
     if g.num_edges == 0:
         raise GraphError(f"no neighbours within {gs.cutoff_A} A")
     return g, lg

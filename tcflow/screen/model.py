@@ -1,11 +1,13 @@
 """ALIGNN property models (alignn's ``alignn_atomwise_pure``, no DGL): build, save, load strictly,
-predict in batches.
+predict in batches. The DGL-era ``alignn`` model (BatchNorm, the legacy k-NN graph; the paper's
+pretrained models) loads into its plain-torch port, :mod:`tcflow.screen.legacy`.
 
 A model directory has alignn's layout: ``config.json`` (alignn's training config: ``model``
 section plus the graph keys ``neighbor_strategy``, ``cutoff``, ``max_neighbors``,
 ``three_body_cutoff``, ``atom_features``) and ``best_model.pt`` (a state dict). Loading is strict:
 every parameter and buffer of the model built from ``config.json`` must be in the file with its
-shape, and nothing else; a model needing a graph builder not reproduced here is refused. An
+shape, and nothing else; a model needing a graph builder not reproduced here (alignn's
+``pure_torch`` and ``k-nearest`` are) is refused. An
 ensemble is a directory of such directories (``member_*/``) or a single one.
 
 Property models here are scalar (``output_features`` 1) with the force/stress/atomwise heads off
@@ -49,16 +51,24 @@ def model_config(hidden: int = 64, embedding: int = 64, alignn_layers: int = 2, 
 
 
 def build_model(mcfg: dict, where: str = "model"):
-    """An ``ALIGNNAtomWisePure`` from a config.json ``model`` section."""
+    """The model of a config.json ``model`` section: ``alignn_atomwise_pure`` (alignn's), or the
+    DGL-era ``alignn`` (its plain-torch port, :mod:`tcflow.screen.legacy`)."""
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
 
+    from tcflow.screen.legacy import LEGACY_NAME, LegacyALIGNN, legacy_config
+
     name = mcfg.get("name")
-    if name != MODEL_NAME:
-        raise ModelLoadError(f"{where}: model name {name!r} is not {MODEL_NAME!r} (DGL-era ALIGNN models "
-                             "use BatchNorm and the legacy k-NN graph, which are not reproduced here)")
+    if name not in (MODEL_NAME, LEGACY_NAME):
+        raise ModelLoadError(f"{where}: model name {name!r} is not {MODEL_NAME!r} or {LEGACY_NAME!r} "
+                             "(the only ALIGNN models reproduced here)")
     for key, want in (("output_features", 1), ("classification", False)):
         if mcfg.get(key, want) != want:
             raise ModelLoadError(f"{where}: {key} {mcfg.get(key)!r}: only scalar regression models are used")
+    if name == LEGACY_NAME:
+        try:
+            return LegacyALIGNN(legacy_config(mcfg, where))
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
     try:
         cfg = ALIGNNAtomWisePureConfig(**mcfg)
     except Exception as exc:

@@ -74,14 +74,27 @@ def test_strict_loading_refuses_mismatched_checkpoints(tmp_path):
     torch.save(state, d / "best_model.pt")
     with pytest.raises(ModelLoadError, match=r"missing 1 of .*fc\.bias.*no slot in the model: bn\.running_mean"):
         load_model(d)
-    cfg["neighbor_strategy"] = "k-nearest"
+    cfg["neighbor_strategy"] = "voronoi"
     (d / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ModelLoadError, match="neighbor_strategy 'k-nearest' is not reproduced"):
+    with pytest.raises(ModelLoadError, match="neighbor_strategy 'voronoi' is not reproduced"):
         load_model(d)
-    cfg["model"]["name"] = "alignn"
+    cfg["model"]["name"] = "alignn_atomwise"
     cfg["neighbor_strategy"] = "pure_torch"
     (d / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ModelLoadError, match="model name 'alignn' is not"):
+    with pytest.raises(ModelLoadError, match="model name 'alignn_atomwise' is not"):
+        load_model(d)
+    # LayerNorm weights of alignn_atomwise_pure do not fill the DGL-era model's BatchNorm
+    save_model(d, model, model_config(hidden=8, embedding=8, alignn_layers=1, gcn_layers=1), GS)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model"] = {k: v for k, v in cfg["model"].items() if k in ("alignn_layers", "gcn_layers", "hidden_features",
+                                                                   "embedding_features")} | {"name": "alignn"}
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match=r"refused.*missing \d+ of .*running_mean") as err:
+        load_model(d)
+    assert "\n" not in str(err.value)
+    cfg["model"]["extra_features"] = 3
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="extra_features 3 is not ported"):
         load_model(d)
 
 
@@ -257,3 +270,35 @@ def test_tc_cut_calibrated_on_validation(tmp_path):
     row["tc_relaxed_K"] = rec["threshold_K"] - 0.01
     _criteria(row, cfg, True, False, rec)
     assert not row["pass_tc"] and "the cut calibrated for recall 0.5 of Tc > 5.0 K" in row["reason"]
+
+
+def test_dgl_era_archive_with_training_checkpoints_is_fetched_and_loads(tmp_path):
+    """A jv_*-style archive (config.json with model `alignn`, checkpoint_<epoch>.pt holding
+    {"model", "optimizer"}): the last epoch's model state becomes best_model.pt and loads strictly."""
+    import zipfile
+
+    from tcflow.screen.legacy import LegacyALIGNN, legacy_config
+    from tcflow.screen.pretrained import fetch
+
+    mcfg = {"name": "alignn", "alignn_layers": 1, "gcn_layers": 1, "hidden_features": 8, "embedding_features": 8}
+    states = {}
+    for epoch in (5, 12):
+        torch.manual_seed(epoch)
+        states[epoch] = LegacyALIGNN(legacy_config(mcfg, "test")).state_dict()
+    archive = tmp_path / "jv_model.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("jv_model/config.json", json.dumps({"model": mcfg, "neighbor_strategy": "k-nearest", "cutoff": 8.0,
+                                                        "max_neighbors": 12}))
+        for epoch, state in states.items():
+            import io
+
+            buf = io.BytesIO()
+            torch.save({"model": state, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]}}, buf)
+            zf.writestr(f"jv_model/checkpoint_{epoch}.pt", buf.getvalue())
+    d = fetch("jv_model", tmp_path / "cache", "screen.models.tc.pretrained", url=archive.as_uri())
+    assert json.loads((d / "download.json").read_text())["weights_from"] == "jv_model/checkpoint_12.pt"
+    model, gs = load_model(d)
+    assert gs.neighbor_strategy == "k-nearest" and gs.use_canonize
+    assert all(torch.equal(v, states[12][k]) for k, v in model.state_dict().items())
+    pairs = [build_graph(_nb(3.3), gs)]
+    assert np.isfinite(Ensemble.load(d).predict(pairs)[0]).all()
