@@ -65,11 +65,11 @@ rule slow:
 
 
 def snakemake(workdir: Path, profile: Path, cluster: Cluster, *args: str,
-              snakefile: Path | None = None) -> subprocess.CompletedProcess:
+              snakefile: Path | None = None, timeout_s: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
     cmd = [str(SNAKEMAKE), "--snakefile", str(snakefile or workdir / "Snakefile"),
            "--profile", str(profile), *args]
     return subprocess.run(cmd, cwd=workdir, env=cluster.env, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
+                          timeout=timeout_s)
 
 
 def output_of(proc: subprocess.CompletedProcess) -> str:
@@ -190,3 +190,48 @@ def test_data_stage_of_the_workflow_runs_on_slurm(slurm_cluster, shared, tmp_pat
     assert (work / "results" / "data" / "manifest.json").is_file()
     for split in ("train", "val", "test"):
         assert (work / "results" / "data" / f"{split}.csv").stat().st_size > 0
+
+
+# Generation and the ALIGNN screen on tiny settings (a 2-epoch CDVAE, 8 samples, a 2-member Tc
+# ensemble of 2 epochs, the Tc cut calibrated on the validation split, no phonon pre-check): every
+# job of both stages through sbatch.
+TINY_GENERATE_SCREEN = {
+    "generate": {"train": {"epochs": 2}, "sample": {"num_shards": 2, "starts_per_shard": 4},
+                 "optimise": {"steps": 5}, "langevin": {"num_levels": 5, "steps_per_level": 2}},
+    "screen": {"num_shards": 2, "tc_recall_target": 0.5, "models": {"tc": {"train": {"ensemble": 2, "epochs": 2}}},
+               "phonon": {"enabled": False}},
+}
+
+
+def test_generate_and_screen_stages_run_on_slurm(slurm_cluster, shared, tmp_path):
+    import json
+
+    import pandas as pd
+
+    work = tmp_path / "work"
+    work.mkdir()
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump({"data": {"mirror": str(shared)}, **TINY_GENERATE_SCREEN}))
+    profile = site_profile(tmp_path / "profile", slurm_cluster)
+
+    proc = snakemake(work, profile, slurm_cluster, "results/screen/survivors.csv",
+                     "--configfile", str(REPO / "config" / "config.yaml"), str(config),
+                     snakefile=REPO / "Snakefile", timeout_s=900)
+    assert proc.returncode == 0, output_of(proc)[-4000:]
+
+    jobs = jobs_of_run(slurm_cluster, run_id(output_of(proc)))
+    expected = {"prepare_data": 1, "train_cdvae": 1, "sample_cdvae": 2, "merge_samples": 1, "train_tc_model": 2,
+                "calibrate_tc": 1, "screen_shard": 2, "screen": 1}
+    for rule, count in expected.items():
+        ids = slurm_logs(work, rule)
+        assert len(ids) == count, f"{rule}: {len(ids)} SLURM jobs, expected {count}"
+        for jid in ids:
+            assert jobs[jid]["JobState"] == "COMPLETED", f"{rule}: {jobs[jid]}"
+    pred = pd.read_csv(work / "results" / "screen" / "predictions.csv")
+    assert len(pred) == 8 and (pred["passed"] | pred["reason"].notna()).all()
+    cal = json.loads((work / "results" / "screen" / "tc_calibration.json").read_text())
+    assert cal["recall_target"] == 0.5 and cal["validation"]["recall"] >= 0.5
+    cut = f"{cal['threshold_K']:.2f} K (the cut calibrated for recall 0.5"
+    below = pred["tc_score_K"] < cal["threshold_K"]
+    assert pred.loc[below, "reason"].str.contains(cut, regex=False).all()
+    assert (work / "results" / "screen" / "survivors.csv").is_file()
