@@ -93,7 +93,10 @@ def _fingerprint(ts: TrainSettings, gs: GraphSettings, seed: int, ids: list[str]
     trajectory = {k: v for k, v in asdict(ts).items() if k not in STOPPING_KEYS}
     if trajectory["target_transform"] == "none":  # resume points from before the key still match
         del trajectory["target_transform"]
-    blob = json.dumps([trajectory, asdict(gs), seed, ids], sort_keys=True).encode()
+    graph = asdict(gs)
+    if graph["neighbor_strategy"] == "pure_torch":  # keys added with the legacy graph: old resume points match
+        del graph["neighbor_strategy"], graph["use_canonize"]
+    blob = json.dumps([trajectory, graph, seed, ids], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
