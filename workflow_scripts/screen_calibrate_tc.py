@@ -1,17 +1,16 @@
 """Rule calibrate_tc: the screen's Tc cut calibrated on the validation split (screen.tc_recall_target)."""
-from pathlib import Path
-
 import torch
 
 from tcflow.io import atomic_write_json
 from tcflow.provenance import run_metadata
 from tcflow.screen.calibrate import calibrate
+from tcflow.screen.model import ensemble_dir
 from tcflow.scriptlog import rule_logging
 
 with rule_logging(snakemake.log[0], "calibrate_tc") as log:
     torch.set_num_threads(snakemake.threads)
     inp, cfg = snakemake.input, snakemake.params.screen
-    tc = inp.tc if isinstance(inp.tc, str) else str(Path(inp.tc[0]).parent)
+    tc = ensemble_dir(inp.tc)
     rec = calibrate(tc, inp.val, cfg["tc_min_K"], cfg["tc_recall_target"], cfg["tc_spread_k"],
                     cfg["batch_size"], log=log.info)
     v, f = rec["validation"], rec["validation_fixed_cut"]

@@ -3,12 +3,13 @@ import torch
 
 from tcflow.io import atomic_dir, read_json
 from tcflow.screen.alignn_screen import screen_shard
+from tcflow.screen.model import ensemble_dir
 from tcflow.scriptlog import rule_logging
 
 with rule_logging(snakemake.log[0], "screen_shard") as log:
     torch.set_num_threads(snakemake.threads)
     inp = snakemake.input
-    tc = inp.tc if isinstance(inp.tc, str) else str(__import__("pathlib").Path(inp.tc[0]).parent)
+    tc = ensemble_dir(inp.tc)
     gap = inp.get("gap")
     cal = read_json(inp.calibration[0]) if inp.calibration else None
     with atomic_dir(snakemake.output.shard) as tmp:

@@ -43,18 +43,16 @@ def classify(y_K, score_K, threshold_K: float, tc_min_K: float, strict: bool = T
 
 def threshold_for_recall(y_K, score_K, tc_min_K: float, recall: float) -> float:
     """The highest score threshold (rule ``score >= t``) at which the structures with
-    Tc > ``tc_min_K`` are found with at least ``recall``. ValueError when the split has none of
-    them, or a NaN score."""
+    Tc > ``tc_min_K`` are found with at least ``recall``: the k-th highest score among them,
+    k = ceil(recall x their number). ValueError when the split has none of them, or a NaN score."""
     score = np.asarray(score_K, float)
     if not np.isfinite(score).all():
         raise ValueError(f"{int((~np.isfinite(score)).sum())} of {len(score)} scores are NaN")
-    for t in sorted(set(score.tolist()), reverse=True):
-        r = classify(y_K, score, t, tc_min_K, strict=False)["recall"]
-        if r is None:
-            break
-        if r >= recall:
-            return float(t)
-    raise ValueError(f"no structure with Tc > {tc_min_K} K to calibrate on")
+    pos = np.sort(score[np.asarray(y_K, float) > tc_min_K])[::-1]
+    if not len(pos):
+        raise ValueError(f"no structure with Tc > {tc_min_K} K to calibrate on")
+    k = max(1, math.ceil(recall * len(pos) - 1e-9))
+    return float(pos[k - 1])
 
 
 def calibrate(model_dir, val_csv, tc_min_K: float, recall: float, spread_k: float = 0.0,

@@ -16,7 +16,7 @@ It runs on the graphs of :func:`tcflow.screen.graphs.build_graph` with ``neighbo
 k-nearest`` (alignn's legacy k-NN graph; line graph over every pair of bonds meeting at an atom,
 bond-angle cosines on it). Equivalence with alignn's DGL implementation is tested on frozen
 outputs of DGL ALIGNN (``tests/screen/fixtures/dgl_alignn/``, written by
-``benchmarks/dgl_reference.py`` in the optional DGL environment, ``make dgl-env``).
+``envs/dgl/dgl_reference.py`` in the optional DGL environment, ``make dgl-env``).
 """
 
 from __future__ import annotations

@@ -93,6 +93,12 @@ def _short(names: list[str], n: int = 4) -> str:
 
 def load_model(model_dir: str | Path, device: str = "cpu"):
     """(model in eval mode, GraphSettings) from a model directory; strict (see module docstring)."""
+    model, gs, _ = _load(model_dir, device)
+    return model, gs
+
+
+def _load(model_dir: str | Path, device: str = "cpu"):
+    """:func:`load_model` plus the directory's ``target_transform``."""
     from tcflow.screen.graphs import GraphError
 
     model_dir = Path(model_dir)
@@ -108,7 +114,7 @@ def load_model(model_dir: str | Path, device: str = "cpu"):
         gs = GraphSettings.from_alignn(cfg, str(model_dir / CONFIG_JSON))
     except GraphError as exc:
         raise ModelLoadError(str(exc)) from None
-    target_transform(cfg, str(model_dir / CONFIG_JSON))
+    transform = target_transform(cfg, str(model_dir / CONFIG_JSON))
     model = build_model(mcfg, str(model_dir / CONFIG_JSON))
     try:
         state = torch.load(model_dir / WEIGHTS, map_location=device, weights_only=True)
@@ -131,7 +137,7 @@ def load_model(model_dir: str | Path, device: str = "cpu"):
         raise ModelLoadError(f"{model_dir / WEIGHTS}: refused, does not match the model of its config.json: "
                              + "; ".join(parts))
     model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), gs
+    return model.to(device).eval(), gs, transform
 
 
 def target_transform(cfg: dict, where: str) -> str:
@@ -140,6 +146,12 @@ def target_transform(cfg: dict, where: str) -> str:
     if name not in TARGET_TRANSFORMS:
         raise ModelLoadError(f"{where}: target_transform {name!r} is not one of {sorted(TARGET_TRANSFORMS)}")
     return name
+
+
+def ensemble_dir(tc_input) -> str:
+    """The model directory a rule's ``tc`` input names: a checkpoint/pretrained directory, or the
+    parent of the trained members (``member_<m>/``)."""
+    return tc_input if isinstance(tc_input, str) else str(Path(tc_input[0]).parent)
 
 
 def member_dirs(path: str | Path) -> list[Path]:
@@ -165,13 +177,11 @@ class Ensemble:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Ensemble":
-        loaded = [(d, *load_model(d, device)) for d in member_dirs(path)]
-        graphs = {gs for _, _, gs in loaded}
+        loaded = [(d, *_load(d, device)) for d in member_dirs(path)]
+        graphs = {gs for _, _, gs, _ in loaded}
         if len(graphs) > 1:
             raise ModelLoadError(f"{path}: ensemble members use different graph settings {sorted(map(str, graphs))}")
-        transforms = [target_transform(json.loads((d / CONFIG_JSON).read_text()), str(d / CONFIG_JSON))
-                      for d, _, _ in loaded]
-        return cls([m for _, m, _ in loaded], loaded[0][2], [d for d, _, _ in loaded], transforms)
+        return cls([m for _, m, _, _ in loaded], loaded[0][2], [d for d, *_ in loaded], [t for *_, t in loaded])
 
     @torch.no_grad()
     def predict(self, pairs: list, batch_size: int = 8, max_edges: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
