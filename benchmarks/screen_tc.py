@@ -30,12 +30,18 @@ What it does, in order (every step resumable: rerun the same command to continue
    predicts the Tc of a decoded crystal, :func:`tcflow.generate.sample.predict_structure_tc`).
 
 Results: ``--out`` (JSON: settings, versions, wall times, numbers) and a CSV of the test
-predictions next to it. ``--eval-only`` evaluates the members finished so far without training
+predictions next to it. Each finished member's record (``summary.json``, ``loss.csv``,
+``predictions.csv``: kilobytes) is also copied to ``--keep`` (committed,
+``benchmarks/results/screen_tc_members/<size tag>/seed_<s>/``), so a later session on a fresh
+machine, without the workdir's weights, counts that member as finished, evaluates it from its
+predictions and trains only the members still missing (a member's resume point, tens of MB, stays
+in the workdir: an unfinished member restarts where the workdir is gone). ``--eval-only`` evaluates the members finished so far without training
 (a partial table while training continues in another process).
 
 Usage: .venv/bin/python benchmarks/screen_tc.py [--workdir /tmp/tcflow_screen_tc] [--seeds 0 1 2]
        [--hidden 128 --alignn-layers 3 --gcn-layers 3 --epochs 80 --patience 20]
-       [--threads 1] [--time-sizes 64x2 128x3 256x4] [--eval-only]
+       [--threads 1] [--time-sizes 64x2 128x3 256x4] [--eval-only] [--keep DIR | --keep '']
+A run of hours wants a workdir that outlives /tmp, e.g. ``--workdir .bench/screen_tc`` (ignored by git).
 """
 
 from __future__ import annotations
@@ -124,13 +130,38 @@ def size_tag(ts) -> str:
     return tag + ("" if ts.target_transform == "none" else f"_{ts.target_transform}")
 
 
-def member_predictions(member: Path, graphs: dict):
-    """Validation and test predictions of a finished member (cached, tied to its weights)."""
+#: a finished member's files copied to ``--keep`` (small; the weights and resume point are not)
+KEPT_FILES = ("summary.json", "loss.csv", "predictions.csv")
+
+
+def kept_dir(keep: Path | None, ts, seed: int) -> Path | None:
+    """Where the member's record is kept (None: not kept)."""
+    return Path(keep) / size_tag(ts) / f"seed_{seed}" if keep else None
+
+
+def keep_member(member: Path, kept: Path | None) -> None:
+    """Copy a finished member's record to ``kept`` (each file atomically), unless it is there
+    already or the member's files are not here."""
+    from tcflow.io import atomic_path
+
+    if kept is None or (kept / "summary.json").is_file() or not all((member / n).is_file() for n in KEPT_FILES):
+        return
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in KEPT_FILES:
+        with atomic_path(kept / name) as tmp:
+            Path(tmp).write_bytes((member / name).read_bytes())
+
+
+def member_predictions(member: Path, graphs: dict, kept: Path | None = None):
+    """Validation and test predictions of a finished member (cached, tied to its weights); from
+    its kept record where the weights are not here (a later session on a fresh machine)."""
     import pandas as pd
 
     from tcflow.io import atomic_path
     from tcflow.screen.model import Ensemble
 
+    if not (member / "best_model.pt").is_file() and kept is not None and (kept / "predictions.csv").is_file():
+        return pd.read_csv(kept / "predictions.csv", dtype={"material_id": str}, float_precision="round_trip")
     csv = member / "predictions.csv"
     weights = sha256(member / "best_model.pt")
     if csv.is_file():
@@ -149,17 +180,19 @@ def member_predictions(member: Path, graphs: dict):
     return df
 
 
-def member_status(member: Path, ts) -> dict:
-    """Where a member stands: finished (summary.json) or the epoch its resume point reached."""
+def member_status(member: Path, ts, kept: Path | None = None) -> dict:
+    """Where a member stands: finished (its summary.json here, or its kept record: ``kept``
+    then says where) or the epoch its resume point reached."""
     import torch
 
     from tcflow.io import read_json
     from tcflow.screen.train_tc import STATE
 
-    if (member / "summary.json").is_file():
-        summary = read_json(member / "summary.json")
-        if summary["settings"] == asdict(ts):
-            return {"status": "finished", **summary}
+    for where in (member, kept):
+        if where is not None and (where / "summary.json").is_file():
+            summary = read_json(where / "summary.json")
+            if summary["settings"] == asdict(ts):
+                return {"status": "finished", **summary, **({"kept": str(where)} if where == kept else {})}
     if (member / STATE).is_file():
         st = torch.load(member / STATE, map_location="cpu", weights_only=False)["state"]
         hist = st["history"]
@@ -168,15 +201,17 @@ def member_status(member: Path, ts) -> dict:
     return {"status": "not started"}
 
 
-def train_members(workdir: Path, seeds: list[int], ts, gs, graphs: dict) -> None:
+def train_members(workdir: Path, seeds: list[int], ts, gs, graphs: dict, keep: Path | None = None) -> None:
     from tcflow.io import atomic_write_json
     from tcflow.screen.train_tc import train_member
 
     data = (graphs["train"], graphs["val"])
     for seed in seeds:
         member = workdir / "members" / size_tag(ts) / f"seed_{seed}"
-        if member_status(member, ts)["status"] == "finished":
-            log(f"seed {seed}: finished earlier ({member})")
+        kept = kept_dir(keep, ts, seed)
+        st = member_status(member, ts, kept)
+        if st["status"] == "finished":
+            log(f"seed {seed}: finished earlier ({st.get('kept', member)})")
             continue
         log(f"seed {seed}: training in {member}")
         summary = train_member(workdir / "data" / "train.csv", workdir / "data" / "val.csv", member, ts, gs,
@@ -186,7 +221,9 @@ def train_members(workdir: Path, seeds: list[int], ts, gs, graphs: dict) -> None
         loss = pd.read_csv(member / "loss.csv")
         atomic_write_json(member / "summary.json", {**summary, "settings": asdict(ts),
                                                     "train_seconds": float(loss["seconds"].sum())})
-        log(f"seed {seed}: done, {summary}")
+        member_predictions(member, graphs)
+        keep_member(member, kept)
+        log(f"seed {seed}: done, {summary}" + (f"; record kept in {kept}" if kept else ""))
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -283,10 +320,12 @@ def evaluate(workdir: Path, args, ts, gs, graphs: dict, manifest: dict, timing) 
     members, preds = [], {}
     for seed in args.seeds:
         member = workdir / "members" / size_tag(ts) / f"seed_{seed}"
-        st = member_status(member, ts)
+        kept = kept_dir(args.keep, ts, seed)
+        st = member_status(member, ts, kept)
         row = {"seed": seed, "dir": str(member), **{k: v for k, v in st.items() if k != "settings"}}
         if st["status"] == "finished":
-            df = member_predictions(member, graphs)
+            df = member_predictions(member, graphs, kept)
+            keep_member(member, kept)
             p = {s: df[df["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in y}
             preds[seed] = p
             row["test"] = scored(y["test"], p["test"], y["val"], p["val"])
@@ -407,7 +446,10 @@ def main() -> None:
     ap.add_argument("--cdvae", default=str(CDVAE_MODEL), help="trained CDVAE model directory ('' to skip)")
     ap.add_argument("--eval-only", action="store_true", help="evaluate the finished members; train nothing")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "screen_tc.json"))
+    ap.add_argument("--keep", default=str(REPO / "benchmarks" / "results" / "screen_tc_members"),
+                    help="where each finished member's record is copied (committed; '' to keep none)")
     args = ap.parse_args()
+    args.keep = Path(args.keep) if args.keep else None
 
     import torch
 
@@ -430,7 +472,7 @@ def main() -> None:
         atomic_write_json(timing_json, time_sizes(graphs, args.time_sizes, args.batch_size, args.threads))
     timing = read_json(timing_json) if timing_json.is_file() else None
     if not args.eval_only:
-        train_members(workdir, args.seeds, ts, gs, graphs)
+        train_members(workdir, args.seeds, ts, gs, graphs, args.keep)
     print_table(evaluate(workdir, args, ts, gs, graphs, manifest, timing))
 
 
