@@ -23,13 +23,19 @@ under the candidate; by hand: every output), and a QE-noise-free ratio
 ``(QE_hand + overhead_pipeline) / t_hand``: the pipeline's time had its QE run exactly as fast as
 the hand run's.
 
+With ``--floor``, Snakemake's own cost on this machine: a workflow of as many jobs as the
+pipeline ran, each a no-op ``script:`` job (a chain, one output, log and benchmark each, as the
+DFT rules have; ``shell:`` jobs and a single job for comparison), timed as one `snakemake`
+invocation like the pipeline. ``(t_hand + floor) / t_hand`` is the lowest ratio any Snakemake
+workflow running that many jobs could reach on this case and machine.
+
 The pipeline time is one `snakemake` invocation from the user's CIF to tc.json; with
 ``--dft-stage-only`` the candidates checkpoint runs first, untimed. With ``--repeat N`` each mode
 is measured N times (pipeline, then by hand, alternating) and the median ratio is printed with
 its range.
 
 Usage: .venv/bin/python benchmarks/dft_overhead.py [--case qe-al|jarvis-al] [--workdir DIR] [--np 2]
-       [--modes single,split] [--repeat 1] [--dft-stage-only]
+       [--modes single,split] [--repeat 1] [--dft-stage-only] [--floor]
 """
 
 from __future__ import annotations
@@ -140,6 +146,41 @@ def run_pipeline(wd: Path, nproc: int, ph_jobs: int, stage_only: bool = False, c
     return time.monotonic() - t0
 
 
+FLOOR_SNAKEFILE = """\
+import os
+N = int(os.environ["TCFLOW_FLOOR_JOBS"])
+rule all:
+    input: f"s{N}.txt"
+rule step:
+    input: lambda wc: [] if int(wc.i) == 1 else [f"s{int(wc.i) - 1}.txt"]
+    output: "s{i}.txt"
+    log: "logs/s{i}.log"
+    benchmark: "bench/s{i}.tsv"
+    %s
+"""
+FLOOR_COMMANDS = {"script": 'script: "noop.py"',
+                  "shell": "shell: \"python -c 'import sys; open(sys.argv[1], \\\"w\\\").write(\\\"x\\\")' {output}\""}
+
+
+def snakemake_floor(wd: Path, n_jobs: int, kind: str, nproc: int, repeat: int) -> list[float]:
+    """Wall seconds of one `snakemake` run of ``n_jobs`` chained no-op ``kind`` jobs, ``repeat`` times."""
+    from workflow_helpers import SNAKEMAKE
+
+    wd.mkdir(parents=True, exist_ok=True)
+    (wd / "Snakefile").write_text(FLOOR_SNAKEFILE % FLOOR_COMMANDS[kind])
+    (wd / "noop.py").write_text("open(snakemake.output[0], 'w').write('x')\n")
+    env = dict(os.environ, TCFLOW_FLOOR_JOBS=str(n_jobs), PATH=f"{Path(SNAKEMAKE).parent}:{os.environ['PATH']}")
+    times = []
+    for _ in range(repeat):
+        for junk in ("logs", "bench", ".snakemake", *(p.name for p in wd.glob("s*.txt"))):
+            shutil.rmtree(wd / junk, ignore_errors=True) if (wd / junk).is_dir() else (wd / junk).unlink(missing_ok=True)
+        t0 = time.monotonic()
+        subprocess.run([str(SNAKEMAKE), "-s", str(wd / "Snakefile"), "--directory", str(wd), "--cores", str(nproc)],
+                       check=True, capture_output=True, env=env)
+        times.append(time.monotonic() - t0)
+    return times
+
+
 def qe_wall(outputs) -> float:
     """Sum of the WALL times QE printed in ``outputs`` (s)."""
     return sum(wall_seconds(p.read_text(errors="replace")) or 0.0 for p in outputs)
@@ -156,6 +197,8 @@ def main() -> None:
     ap.add_argument("--np", type=int, default=2)
     ap.add_argument("--modes", default="single,split")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--floor", action="store_true",
+                    help="also time Snakemake alone on as many no-op jobs (the lowest ratio it allows)")
     ap.add_argument("--dft-stage-only", action="store_true",
                     help="run the candidates checkpoint first, untimed: time the DFT stage alone")
     args = ap.parse_args()
@@ -199,6 +242,14 @@ def main() -> None:
         if med[3]:
             print(f"         by hand with ONE ph.x run over all q-points: {med[3]:5.1f} s "
                   f"(pipeline / that {med[1] / med[3]:.3f}; per-q-point ph.x costs {med[2] / med[3]:.3f}x by hand)")
+        if args.floor:
+            n_jobs = len(list((wd / f"pipeline_{mode}_0/logs/benchmarks/dft/al").glob("*.tsv")))
+            reps = max(args.repeat, 3)
+            for kind, n in (("script", n_jobs), ("shell", n_jobs), ("script", 1)):
+                fl = sorted(snakemake_floor(wd / f"floor_{kind}_{n}", n, kind, args.np, reps))
+                print(f"         Snakemake floor, {n} no-op {kind} job{'s' if n > 1 else ''}: median {fl[reps // 2]:.2f} s "
+                      f"(range {fl[0]:.2f}-{fl[-1]:.2f}); lowest ratio it allows here: "
+                      f"{(med[2] + fl[reps // 2]) / med[2]:.3f}")
         tables[mode] = (parse_lambda_x((cand / "lambda/lambda.out").read_text()),
                         parse_matdyn_lambda(cand / "matdyn/lambda"))
     if {"single", "split"} <= tables.keys():
