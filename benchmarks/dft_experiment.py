@@ -88,7 +88,7 @@ def write_rows(rows: dict[tuple[str, str], dict], path: Path = RESULTS) -> None:
     os.replace(tmp, path)
 
 
-def core_hours(wd: Path, key: str, cores: int) -> float:
+def run_core_hours(wd: Path, key: str, cores: int) -> float:
     """Σ over the candidate's jobs of wall time (Snakemake benchmark ``s``) x cores used (MPI
     steps: ``cores``; the others one), in hours. A resumed ph.x job's benchmark covers only its
     last segment, so ph.x counts at least the wall time of every ph.x run in its work directories
@@ -207,7 +207,7 @@ def run_one(key: str, protocol: str, args, refresh: dict | None = None) -> dict:
             "converged": tc.get("converged", tc.get("broadening_converged")),
             "k_dense": "x".join(map(str, grids.get("k_dense", []))),
             "k_dense2": "x".join(map(str, grids.get("k_dense2", []))), "q": "x".join(map(str, grids.get("q", []))),
-            "n_irr_q": tc.get("n_irr_q"), "core_hours": round(core_hours(wd, key, args.cores), 4),
+            "n_irr_q": tc.get("n_irr_q"), "core_hours": round(run_core_hours(wd, key, args.cores), 4),
             "pipeline_wall_s": round(wall, 1), "pools": _pools(wd, key), "load_avg": load.mean, "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "commit": commit,
             **({k: refresh.get(k, "") for k in ("core_hours", "pipeline_wall_s", "pools", "load_avg", "finished_utc")}

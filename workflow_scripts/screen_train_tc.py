@@ -6,7 +6,7 @@ import torch
 
 from tcflow.io import atomic_dir, atomic_write_json
 from tcflow.provenance import run_metadata
-from tcflow.screen.train_tc import STATE, settings_from_config, train_member
+from tcflow.screen.train_tc import settings_from_config, train_member
 from tcflow.scriptlog import rule_logging
 
 with rule_logging(snakemake.log[0], "train_tc_model") as log:

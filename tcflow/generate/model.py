@@ -17,7 +17,7 @@ from torch import nn
 from tcflow.generate.dataset import MAX_Z, Batch, scaled_lengths
 from tcflow.generate.decoder import DECODERS
 from tcflow.generate.encoder import Encoder
-from tcflow.generate.lattice import cart_to_frac, frac_to_cart, min_image_cart_diff, params_to_matrix
+from tcflow.generate.lattice import cart_to_frac, frac_to_cart, min_image_cart_diff
 from tcflow.generate.layers import gather, mlp
 
 

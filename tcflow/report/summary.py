@@ -53,7 +53,7 @@ def summary_lines(results: str | Path = "results", top: int = TOP) -> list[str]:
     html = rep / "report.html"
     lines += [f"Report:  {rep / 'report.md'}" + (f"  and {html} (open in a browser)" if html.is_file() else ""),
               f"Tables:  {rep / 'table1.csv'}, {rep / 'candidates.csv'}   Figures: {rep / 'figures'}/",
-              f"Layout:  docs/output.md"]
+              "Layout:  docs/output.md"]
     return lines
 
 

@@ -50,6 +50,7 @@ def test_max_train_subset_is_seeded(prepared):
     b = prepare_splits(root / "raw", root / "sub_b", max_train=16, seed=3)
     assert a["splits"]["train"]["rows"] == 16 and a["splits"]["val"]["rows"] == 2
     assert (root / "sub_a" / "train.csv").read_bytes() == (root / "sub_b" / "train.csv").read_bytes()
+    assert b["splits"]["train"]["sha256"] == a["splits"]["train"]["sha256"]
 
 
 def test_malformed_rows_are_reported_by_id(tmp_path, prepared):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tcflow.dft.steps import ph, phwork, post
+from tcflow.dft.steps import phwork, post
 from tcflow.dft.steps import tc as tc_step
 from tcflow.dft.cell import Cell
 from tcflow.dft.chain import chain, q_chunks

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 import torch
 
-from tcflow.generate.dataset import batches
 from tcflow.generate.model import CDVAE, HParams, Scalers
 from tcflow.generate.dataset import collate
 from tcflow.generate.train import TrainSettings, load_model, train

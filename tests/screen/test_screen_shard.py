@@ -59,7 +59,7 @@ def test_shards_with_bad_samples_complete_and_merge(tmp_path):
     logs = []
     shards = []
     for k in range(2):
-        out = screen_shard(samples, k, 2, tmp_path / f"shard{k}", CFG, model, log=logs.append)
+        screen_shard(samples, k, 2, tmp_path / f"shard{k}", CFG, model, log=logs.append)
         shards.append(tmp_path / f"shard{k}")
     assert any(GAP_DEFERRED in line for line in logs)
     funnel = merge_shards(samples, shards, tmp_path / "pred.csv", tmp_path / "scr.csv", tmp_path / "surv.csv", CFG)

@@ -23,7 +23,7 @@ from tcflow.dft import outputs as qo
 from tcflow.dft.cell import Cell
 from tcflow.dft.handlers import pw_handlers, pw_settings
 from tcflow.dft.runner import RunResult, run_with_retries
-from tcflow.dft.stage import OK, ResumableInterruption, StepContext, check_resumable, copy_tree, failed, free_gb
+from tcflow.dft.stage import OK, StepContext, check_resumable, copy_tree, failed, free_gb
 from tcflow.dft.steps.structure import save_structure
 from tcflow.dft.symmetry import standardise
 from tcflow.io import atomic_write_json, read_json
