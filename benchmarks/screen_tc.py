@@ -29,6 +29,10 @@ What it does, in order (every step resumable: rerun the same command to continue
    (``--cdvae``: Tc from the posterior-mean latent of the encoded structure, as the generate stage
    predicts the Tc of a decoded crystal, :func:`tcflow.generate.sample.predict_structure_tc`).
 
+With ``--interim`` an unfinished member is scored too, with the weights of its best validation
+epoch so far (from its resume point): labelled interim, in ``interim`` of the JSON, never in the
+ensemble or the goals (a look at a run that outlasts a session, not a result).
+
 Results: ``--out`` (JSON: settings, versions, wall times, numbers) and a CSV of the test
 predictions next to it. Each finished member's record (``summary.json``, ``loss.csv``,
 ``predictions.csv``: kilobytes) is also copied to ``--keep`` (committed,
@@ -180,6 +184,33 @@ def member_predictions(member: Path, graphs: dict, kept: Path | None = None):
     return df
 
 
+def interim_predictions(member: Path, ts, graphs: dict):
+    """Validation and test predictions of an unfinished member with the weights of its best
+    validation epoch so far (written to ``member/interim/``, replaced at each call)."""
+    import pandas as pd
+    import torch
+
+    from tcflow.screen.graphs import GraphSettings
+    from tcflow.screen.model import Ensemble, build_model, model_config, save_model
+    from tcflow.screen.train_tc import STATE
+
+    st = torch.load(member / STATE, map_location="cpu", weights_only=False)["state"]
+    mcfg = model_config(hidden=ts.hidden, embedding=ts.hidden, alignn_layers=ts.alignn_layers,
+                        gcn_layers=ts.gcn_layers)
+    model = build_model(mcfg)
+    model.load_state_dict(st["best_state"])
+    save_model(member / "interim", model, mcfg, GraphSettings(),
+               extra={"target": "Tc_K", "target_transform": ts.target_transform, "best_epoch": st["best_epoch"],
+                      "epochs": st["epoch"]})
+    ens = Ensemble.load(member / "interim")
+    rows = []
+    for split in ("val", "test"):
+        pairs, ys, ids = graphs[split]
+        mean, _ = ens.predict(pairs)
+        rows += [{"split": split, "material_id": i, "tc_K": y, "pred_K": p} for i, y, p in zip(ids, ys, mean)]
+    return pd.DataFrame(rows), st["best_epoch"], st["epoch"]
+
+
 def member_status(member: Path, ts, kept: Path | None = None) -> dict:
     """Where a member stands: finished (its summary.json here, or its kept record: ``kept``
     then says where) or the epoch its resume point reached."""
@@ -317,7 +348,7 @@ def evaluate(workdir: Path, args, ts, gs, graphs: dict, manifest: dict, timing) 
 
     y = {s: graphs[s][1] for s in ("val", "test")}
     ids = {s: graphs[s][2] for s in ("val", "test")}
-    members, preds = [], {}
+    members, preds, interim = [], {}, {}
     for seed in args.seeds:
         member = workdir / "members" / size_tag(ts) / f"seed_{seed}"
         kept = kept_dir(args.keep, ts, seed)
@@ -329,6 +360,12 @@ def evaluate(workdir: Path, args, ts, gs, graphs: dict, manifest: dict, timing) 
             p = {s: df[df["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in y}
             preds[seed] = p
             row["test"] = scored(y["test"], p["test"], y["val"], p["val"])
+        elif st["status"] == "in progress" and args.interim:
+            df, best, ran = interim_predictions(member, ts, graphs)
+            p = {s: df[df["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in y}
+            interim[seed] = p
+            row["interim_test"] = {"best_epoch_so_far": best, "epochs_run": ran,
+                                   **scored(y["test"], p["test"], y["val"], p["val"])}
         members.append(row)
         log(f"seed {seed}: {st['status']}" + (f", test MAE {row['test']['mae_K']:.3f} K" if "test" in row else ""))
 
@@ -390,6 +427,12 @@ def evaluate(workdir: Path, args, ts, gs, graphs: dict, manifest: dict, timing) 
         csv = Path(args.out).with_suffix(".csv")
         with atomic_path(csv) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
+    if interim:
+        every = {**interim, **preds}
+        stack = {s: np.stack([every[k][s] for k in sorted(every)]) for s in y}
+        res["interim"] = {"note": "unfinished members at their best validation epoch so far: not a result, "
+                                  "not in the goals", "members": sorted(every),
+                          "ensemble_test": scored(y["test"], stack["test"].mean(0), y["val"], stack["val"].mean(0))}
     res["provenance"] = run_metadata("benchmarks/screen_tc", settings=vars(args),
                                      inputs=[workdir / "data" / f"{s}.csv" for s in ("train", "val", "test")])
     res["wall_s_this_invocation"] = time.perf_counter() - T0
@@ -406,8 +449,13 @@ def print_table(res: dict) -> None:
     for m in res["members"]:
         if "test" in m:
             rows.append((f"ALIGNN seed {m['seed']} (best epoch {m['best_epoch']}/{m['epochs_run']})", m["test"]))
+        elif "interim_test" in m:
+            it = m["interim_test"]
+            rows.append((f"INTERIM seed {m['seed']} (best {it['best_epoch_so_far']} of {it['epochs_run']} so far)", it))
     if "ensemble" in res:
         rows.append((f"ALIGNN ensemble of {len(res['ensemble']['members'])}", res["ensemble"]["test"]))
+    if "interim" in res:
+        rows.append((f"INTERIM ensemble of {len(res['interim']['members'])}", res["interim"]["ensemble_test"]))
     for name, b in res["baselines"].items():
         rows.append((name, b))
     print(f"{'model':44s} {'MAE K':>6s} {'rho':>6s} | >5K rule: P R (n) | val-chosen t: P R (n)")
@@ -445,6 +493,8 @@ def main() -> None:
                     help="time one epoch at these sizes first (once per workdir), e.g. 64x2 128x3 256x4")
     ap.add_argument("--cdvae", default=str(CDVAE_MODEL), help="trained CDVAE model directory ('' to skip)")
     ap.add_argument("--eval-only", action="store_true", help="evaluate the finished members; train nothing")
+    ap.add_argument("--interim", action="store_true",
+                    help="also score unfinished members at their best epoch so far (labelled interim)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "screen_tc.json"))
     ap.add_argument("--keep", default=str(REPO / "benchmarks" / "results" / "screen_tc_members"),
                     help="where each finished member's record is copied (committed; '' to keep none)")
