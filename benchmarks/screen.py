@@ -18,12 +18,18 @@
 
    Both must give the same predictions (the largest difference is printed); the speed-up is
    structures/s batched over structures/s one at a time (goal: >= 10 on 2 cores).
+   With ``--floor``, what the hardware allows: the forward pass's matrix-multiply FLOPs per
+   structure (``torch.utils.flop_counter`` over the same batches; elementwise work, scatter and
+   graph building not counted, so a lower bound) and the best single-precision GEMM rate of this
+   machine at ``--threads`` (square matmuls of 1024 and 2048). FLOPs / peak is the least time a
+   batched forward pass can take per structure, and one-at-a-time time over it the highest
+   speed-up any batching could reach here.
 2. CHGNet relaxations per second (cell and positions, FIRE, fmax 0.1 eV/Å) of ``--relax``
    structures drawn at random (seed 0) from the same set, and seconds per phonopy + CHGNet
    pre-check (``--n 0`` times only these).
 
 Usage: .venv/bin/python benchmarks/screen.py [--n 1000] [--relax 10] [--phonons 3] [--mlip chgnet|sevenn]
-       [--hidden 256 --alignn-layers 4 --gcn-layers 4] [--out benchmarks/results/screen.json]
+       [--hidden 256 --alignn-layers 4 --gcn-layers 4] [--floor] [--out benchmarks/results/screen.json]
 Defaults: the model size of config/paper.yaml's screen. One run; prints a table, writes JSON.
 """
 
@@ -93,6 +99,41 @@ def batched(ens, structs, batch_size: int) -> tuple[list[float], float]:
     return [float(x) for x in mean], time.perf_counter() - t0
 
 
+def forward_gflop(ens, structs, batch_size: int) -> float:
+    """Matrix-multiply GFLOP of the batched forward passes over ``structs`` (a lower bound of the work)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tcflow.screen.graphs import batch, build_graph
+
+    pairs = [build_graph(s, ens.graph) for s in structs]
+    model = ens.models[0]
+    total = 0
+    with torch.no_grad():
+        for i in range(0, len(pairs), batch_size):
+            with FlopCounterMode(display=False) as fc:
+                model(list(batch(pairs[i:i + batch_size])))
+            total += fc.get_total_flops()
+    return total / 1e9
+
+
+def gemm_peak_gflops(threads: int) -> float:
+    """Best single-precision GEMM rate (GFLOP/s) of square matmuls, ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    best = 0.0
+    for n in (1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(5):
+                torch.mm(a, b)
+            best = max(best, 2 * n ** 3 * 5 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def mlip_speed(structs, n_relax: int, n_phonons: int, seed: int = 0, model: str = "chgnet") -> dict:
     """MLIP (``model``) relaxations of a seeded random draw of the structures, then phonon
     pre-checks of the first ``n_phonons`` relaxed ones."""
@@ -128,6 +169,7 @@ def main() -> None:
     ap.add_argument("--relax", type=int, default=10, help="CHGNet relaxations to time (0: skip)")
     ap.add_argument("--phonons", type=int, default=3, help="phonon pre-checks to time (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--floor", action="store_true", help="also the FLOP floor of the batched forward pass")
     ap.add_argument("--mlip", default="chgnet", choices=("chgnet", "sevenn"), help="potential for the MLIP rows")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "screen.json"))
     args = ap.parse_args()
@@ -179,6 +221,15 @@ def alignn_speed(model, ens, structs, gs, args) -> dict:
     print(f"one at a time (alignn's path): {t_1:.1f} s, {res['one_at_a_time_per_s']:.1f} structures/s")
     print(f"batched (tcflow screen):       {t_b:.1f} s, {res['batched_per_s']:.1f} structures/s")
     print(f"speed-up: {res['speedup']:.1f}x (goal >= 10); largest prediction difference {diff:.2e} K")
+    if args.floor:
+        gflop = forward_gflop(ens, structs, args.batch_size)
+        peak = gemm_peak_gflops(args.threads)
+        least = gflop / peak
+        res["floor"] = {"forward_gflop": gflop, "gflop_per_structure": gflop / len(structs),
+                        "gemm_peak_gflops": peak, "least_batched_s": least, "highest_speedup": t_1 / least}
+        print(f"floor: {gflop / len(structs):.3f} GFLOP of matrix products per structure, GEMM peak {peak:.0f} GFLOP/s "
+              f"({args.threads} threads): a batched pass takes at least {1e3 * least / len(structs):.2f} ms per "
+              f"structure ({least:.1f} s), so no batching exceeds {t_1 / least:.1f}x over one at a time here")
     return res
 
 
