@@ -172,8 +172,10 @@ def snakemake_floor(wd: Path, n_jobs: int, kind: str, nproc: int, repeat: int) -
     env = dict(os.environ, TCFLOW_FLOOR_JOBS=str(n_jobs), PATH=f"{Path(SNAKEMAKE).parent}:{os.environ['PATH']}")
     times = []
     for _ in range(repeat):
-        for junk in ("logs", "bench", ".snakemake", *(p.name for p in wd.glob("s*.txt"))):
-            shutil.rmtree(wd / junk, ignore_errors=True) if (wd / junk).is_dir() else (wd / junk).unlink(missing_ok=True)
+        for d in ("logs", "bench", ".snakemake"):
+            shutil.rmtree(wd / d, ignore_errors=True)
+        for f in wd.glob("s*.txt"):
+            f.unlink()
         t0 = time.monotonic()
         subprocess.run([str(SNAKEMAKE), "-s", str(wd / "Snakefile"), "--directory", str(wd), "--cores", str(nproc)],
                        check=True, capture_output=True, env=env)

@@ -156,6 +156,23 @@ def keep_member(member: Path, kept: Path | None) -> None:
             Path(tmp).write_bytes((member / name).read_bytes())
 
 
+def split_predictions(ens, graphs: dict):
+    """``ens``'s validation and test predictions as rows (split, material_id, tc_K, pred_K)."""
+    import pandas as pd
+
+    rows = []
+    for split in ("val", "test"):
+        pairs, ys, ids = graphs[split]
+        mean, _ = ens.predict(pairs)
+        rows += [{"split": split, "material_id": i, "tc_K": y, "pred_K": p} for i, y, p in zip(ids, ys, mean)]
+    return pd.DataFrame(rows)
+
+
+def by_split(df, ids: dict) -> dict:
+    """{split: predictions in the order of ``ids[split]``} from :func:`split_predictions`' rows."""
+    return {s: df[df["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in ids}
+
+
 def member_predictions(member: Path, graphs: dict, kept: Path | None = None):
     """Validation and test predictions of a finished member (cached, tied to its weights); from
     its kept record where the weights are not here (a later session on a fresh machine)."""
@@ -172,43 +189,26 @@ def member_predictions(member: Path, graphs: dict, kept: Path | None = None):
         df = pd.read_csv(csv, dtype={"material_id": str}, float_precision="round_trip")
         if len(df) and (df["model_sha256"] == weights).all():
             return df
-    ens = Ensemble.load(member)
-    rows = []
-    for split in ("val", "test"):
-        pairs, ys, ids = graphs[split]
-        mean, _ = ens.predict(pairs)
-        rows += [{"split": split, "material_id": i, "tc_K": y, "pred_K": p} for i, y, p in zip(ids, ys, mean)]
-    df = pd.DataFrame(rows).assign(model_sha256=weights)
+    df = split_predictions(Ensemble.load(member), graphs).assign(model_sha256=weights)
     with atomic_path(csv) as tmp:
         df.to_csv(tmp, index=False)
     return df
 
 
-def interim_predictions(member: Path, ts, graphs: dict):
+def interim_predictions(member: Path, ts, gs, graphs: dict):
     """Validation and test predictions of an unfinished member with the weights of its best
-    validation epoch so far (written to ``member/interim/``, replaced at each call)."""
-    import pandas as pd
+    validation epoch so far (from its resume point, loaded strictly; nothing written)."""
     import torch
 
-    from tcflow.screen.graphs import GraphSettings
-    from tcflow.screen.model import Ensemble, build_model, model_config, save_model
+    from tcflow.screen.model import Ensemble, build_model, model_config
     from tcflow.screen.train_tc import STATE
 
     st = torch.load(member / STATE, map_location="cpu", weights_only=False)["state"]
-    mcfg = model_config(hidden=ts.hidden, embedding=ts.hidden, alignn_layers=ts.alignn_layers,
-                        gcn_layers=ts.gcn_layers)
-    model = build_model(mcfg)
-    model.load_state_dict(st["best_state"])
-    save_model(member / "interim", model, mcfg, GraphSettings(),
-               extra={"target": "Tc_K", "target_transform": ts.target_transform, "best_epoch": st["best_epoch"],
-                      "epochs": st["epoch"]})
-    ens = Ensemble.load(member / "interim")
-    rows = []
-    for split in ("val", "test"):
-        pairs, ys, ids = graphs[split]
-        mean, _ = ens.predict(pairs)
-        rows += [{"split": split, "material_id": i, "tc_K": y, "pred_K": p} for i, y, p in zip(ids, ys, mean)]
-    return pd.DataFrame(rows), st["best_epoch"], st["epoch"]
+    model = build_model(model_config(hidden=ts.hidden, embedding=ts.hidden, alignn_layers=ts.alignn_layers,
+                                     gcn_layers=ts.gcn_layers))
+    model.load_state_dict(st["best_state"], strict=True)
+    ens = Ensemble([model.eval()], gs, transforms=[ts.target_transform])
+    return split_predictions(ens, graphs), st["best_epoch"], st["epoch"]
 
 
 def member_status(member: Path, ts, kept: Path | None = None) -> dict:
@@ -355,15 +355,12 @@ def evaluate(workdir: Path, args, ts, gs, graphs: dict, manifest: dict, timing) 
         st = member_status(member, ts, kept)
         row = {"seed": seed, "dir": str(member), **{k: v for k, v in st.items() if k != "settings"}}
         if st["status"] == "finished":
-            df = member_predictions(member, graphs, kept)
+            p = preds[seed] = by_split(member_predictions(member, graphs, kept), ids)
             keep_member(member, kept)
-            p = {s: df[df["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in y}
-            preds[seed] = p
             row["test"] = scored(y["test"], p["test"], y["val"], p["val"])
         elif st["status"] == "in progress" and args.interim:
-            df, best, ran = interim_predictions(member, ts, graphs)
-            p = {s: df[df["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in y}
-            interim[seed] = p
+            df, best, ran = interim_predictions(member, ts, gs, graphs)
+            p = interim[seed] = by_split(df, ids)
             row["interim_test"] = {"best_epoch_so_far": best, "epochs_run": ran,
                                    **scored(y["test"], p["test"], y["val"], p["val"])}
         members.append(row)
@@ -385,7 +382,7 @@ def evaluate(workdir: Path, args, ts, gs, graphs: dict, manifest: dict, timing) 
                               "below 5 K it flags no structure"}
     if args.cdvae and (Path(args.cdvae) / "model.pt").is_file():
         cd = cdvae_predictions(workdir, Path(args.cdvae))
-        pc = {s: cd[cd["split"] == s].set_index("material_id").loc[ids[s], "pred_K"].to_numpy() for s in y}
+        pc = by_split(cd, ids)
         meta = read_json(Path(args.cdvae) / "metadata.json")
         same_train = any(v == manifest["splits"]["train"]["sha256"] for v in meta.get("inputs", {}).values())
         hp = read_json(Path(args.cdvae) / "hparams.json")
