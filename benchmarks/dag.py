@@ -21,10 +21,14 @@ With ``--floor``, Snakemake's own cost for a DAG of the same size: N chains of a
 candidate has here, each a bare rule (one output, one log, ``shell: touch``; no input functions,
 resources, scripts, groups, conda or profile) and as many lone jobs as the other jobs, dry-run the
 same way (``--executor slurm``, timed ``--repeat`` times). What is left above it is what this
-workflow's rules and profile add per job.
+workflow's rules and profile add per job. ``--floor-steps K`` gives the bare chains K jobs instead
+(what a design with fewer jobs per candidate could reach at best); ``--floor-rich`` gives every
+bare rule what each of this workflow's jobs must carry beyond a log: a benchmark file and
+resources, the runtime growing with the attempt.
 
 Usage: .venv/bin/python benchmarks/dag.py [--candidates 61,600] [--ph-jobs 4] [--repeat 3]
-       [--profile profiles/slurm | --profile ''] [--floor] [--workdir /tmp/tcflow_dag] [--json FILE]
+       [--profile profiles/slurm | --profile ''] [--floor [--floor-steps K] [--floor-rich]]
+       [--workdir /tmp/tcflow_dag] [--json FILE]
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ rule lone:
         "lone/{{i}}",
     log:
         "logs/lone/{{i}}.log",
-    shell:
+{lone_extra}    shell:
         "touch {{output}}"
 
 
@@ -84,7 +88,7 @@ rule first:
         "out/{{c}}/0",
     log:
         "logs/{{c}}/0.log",
-    shell:
+{first_extra}    shell:
         "touch {{output}}"
 
 
@@ -98,9 +102,29 @@ for _s in range(1, STEPS):
             f"out/{{{{c}}}}/{{_s}}",
         log:
             f"logs/{{{{c}}}}/{{_s}}.log",
-        shell:
+{step_extra}        shell:
             "touch {{output}}"
 """
+
+
+#: --floor-rich: what every job of this workflow carries beyond a log (house style and issues 11,
+#: 14): a benchmark file and resources, the runtime growing with the attempt
+RICH = """\
+{pad}benchmark:
+{pad}    {bench}
+{pad}resources:
+{pad}    mem_mb=1000,
+{pad}    runtime=lambda wildcards, attempt: 10 * attempt,
+"""
+
+
+def floor_snakefile(chains: int, steps: int, lone: int, rich: bool) -> str:
+    """The --floor workflow's Snakefile (with ``rich``, every rule also has RICH's directives)."""
+    def extra(pad: str, bench: str) -> str:
+        return RICH.format(pad=pad, bench=bench) if rich else ""
+    return FLOOR_SNAKEFILE.format(
+        chains=chains, steps=steps, lone=lone, lone_extra=extra(" " * 4, '"bench/lone/{i}.tsv"'),
+        first_extra=extra(" " * 4, '"bench/{c}/0.tsv"'), step_extra=extra(" " * 8, 'f"bench/{{c}}/{_s}.tsv"'))
 
 
 def write_cifs(cif_dir: Path, n: int) -> None:
@@ -165,11 +189,11 @@ def snakemake(wd: Path, config: Path, *args: str) -> tuple[float, float, str, fl
     return wall, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime
 
 
-def floor(wd: Path, chains: int, steps: int, lone: int, repeat: int) -> dict:
+def floor(wd: Path, chains: int, steps: int, lone: int, repeat: int, rich: bool = False) -> dict:
     """Dry runs of the bare workflow of FLOOR_SNAKEFILE in ``wd``: its job count and timings."""
     shutil.rmtree(wd, ignore_errors=True)
     wd.mkdir(parents=True)
-    (wd / "Snakefile").write_text(FLOOR_SNAKEFILE.format(chains=chains, steps=steps, lone=lone))
+    (wd / "Snakefile").write_text(floor_snakefile(chains, steps, lone, rich))
     cmd = [str(SNAKEMAKE), "-s", str(wd / "Snakefile"), "--directory", str(wd),
            "--executor", "slurm", "--jobs", "100", "-n", "--quiet", "rules"]
     runs = []
@@ -182,10 +206,12 @@ def floor(wd: Path, chains: int, steps: int, lone: int, repeat: int) -> dict:
             raise SystemExit(f"floor dry run failed in {wd}:\n{(wd / 'snakemake.out').read_text()[-3000:]}")
         runs.append((time.monotonic() - t0, usage.ru_utime + usage.ru_stime))
     jobs = job_stats((wd / "snakemake.out").read_text())["total"]
-    return {"jobs": jobs, "wall_s": [round(w, 2) for w, _ in runs], "cpu_s": [round(c, 2) for _, c in runs]}
+    return {"jobs": jobs, "steps_per_chain": steps, "rich": rich,
+            "wall_s": [round(w, 2) for w, _ in runs], "cpu_s": [round(c, 2) for _, c in runs]}
 
 
-def measure(n: int, ph_jobs: int, profile_dir: Path, repeat: int, workdir: Path, with_floor: bool = False) -> dict:
+def measure(n: int, ph_jobs: int, profile_dir: Path, repeat: int, workdir: Path, with_floor: bool = False,
+            floor_steps: int | None = None, floor_rich: bool = False) -> dict:
     wd = workdir / f"n{n}_ph{ph_jobs}"
     shutil.rmtree(wd, ignore_errors=True)
     wd.mkdir(parents=True)
@@ -224,9 +250,9 @@ def measure(n: int, ph_jobs: int, profile_dir: Path, repeat: int, workdir: Path,
         out["sbatch_with_arrays_best_case"] = sbatch - sum(
             c - math.ceil(c / limit) for r, c in by_rule.items() if c > 1 and ("all" in chosen or r in chosen))
     if with_floor:
-        steps = round(sum(per_cand.values()) / n)
+        steps = floor_steps or round(sum(per_cand.values()) / n)
         # `all` is one of the other jobs in both workflows
-        out["floor"] = floor(wd / "floor", n, steps, sum(other.values()) - other.get("all", 0), repeat)
+        out["floor"] = floor(wd / "floor", n, steps, sum(other.values()) - other.get("all", 0), repeat, floor_rich)
     return out
 
 
@@ -245,7 +271,8 @@ def report(res: dict) -> str:
     if "floor" in res:
         f, cpu = res["floor"], statistics.median(c)
         fcpu = statistics.median(f["cpu_s"])
-        lines.append(f"  Snakemake floor (bare rules, same shape): {f['jobs']} jobs, {statistics.median(f['wall_s']):.1f} s "
+        shape = (f"{f['steps_per_chain']} jobs per candidate" + (", log + benchmark + resources" if f["rich"] else ""))
+        lines.append(f"  Snakemake floor (bare rules, {shape}): {f['jobs']} jobs, {statistics.median(f['wall_s']):.1f} s "
                      f"wall, {fcpu:.1f} s CPU ({1000 * fcpu / f['jobs']:.2f} ms/job); this workflow "
                      f"{1000 * cpu / res['jobs']:.2f} ms/job, {cpu / fcpu:.1f}x the floor")
     if res["checkpoints_pending"]:
@@ -263,6 +290,9 @@ def main() -> None:
                     help="profile directory; '' for none (--executor slurm alone: the profile's own cost)")
     ap.add_argument("--floor", action="store_true",
                     help="also time a bare workflow of the same shape (Snakemake's own cost per job)")
+    ap.add_argument("--floor-steps", type=int, help="the floor's jobs per candidate (default: this workflow's)")
+    ap.add_argument("--floor-rich", action="store_true",
+                    help="the floor's rules also carry a benchmark and attempt-dependent resources")
     ap.add_argument("--workdir", default="/tmp/tcflow_dag")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
@@ -270,7 +300,7 @@ def main() -> None:
     results = []
     for n in (int(x) for x in args.candidates.split(",")):
         results.append(measure(n, args.ph_jobs, Path(args.profile) if args.profile else None, args.repeat,
-                               Path(args.workdir), args.floor))
+                               Path(args.workdir), args.floor, args.floor_steps, args.floor_rich))
         print(report(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

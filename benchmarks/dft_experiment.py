@@ -170,7 +170,7 @@ def run_one(key: str, protocol: str, args, refresh: dict | None = None) -> dict:
     a change to how tc.json is assembled), keeping the row's measured times."""
     jid, exp = MATERIALS[key]
     label = variant_label(protocol, args.overrides)
-    wd = Path(args.workdir) / label
+    wd = Path(args.workdir).resolve() / label  # absolute: the config names paths inside it
     (wd / "cifs").mkdir(parents=True, exist_ok=True)
     cif = wd / "cifs" / f"{key}.cif"
     if not cif.is_file():
