@@ -10,8 +10,8 @@ its QE inputs and outputs and its record ``<record>``, a JSON with ``status`` wr
 
 ph.x runs in one of two modes (config ``dft.ph_jobs``): ``single`` (1: one ph.x job over every
 irreducible q-point, rule ``dft_ph_all``) or ``split`` (n >= 2: ``dft_ph_init`` lists the
-q-points, a fixed number n of ``dft_ph_q`` jobs share them out at run time (:func:`q_chunks`;
-a chunk left without q-points finishes at once) and ``dft_ph`` collects them). The DAG is static
+q-points, a fixed number n of ``dft_ph_q`` jobs share them out at run time (:func:`q_chunks`, by
+ph.x's k-points per q-point; a chunk left without q-points finishes at once) and ``dft_ph`` collects them). The DAG is static
 past the ``candidates`` checkpoint: no per-candidate checkpoint. Standard library only: the
 Snakefile imports this at parse time.
 """
@@ -120,19 +120,69 @@ def chain(ph_jobs: int, second_grid: bool = False, elph2: bool | None = None) ->
                  and (elph2 or not s.elph2))
 
 
-def q_chunks(n_irr_q: int, n_jobs: int) -> list[tuple[int, int]]:
+def q_chunks(n_irr_q: int, n_jobs: int, costs: list[float] | None = None) -> list[tuple[int, int]]:
     """1-based inclusive (first, last) irreducible q-points of each of the ``n_jobs`` split ph.x
-    jobs, as even as can be (sizes differ by at most one); ``(first, first - 1)`` is an empty chunk
-    (more jobs than q-points)."""
+    jobs; ``(first, first - 1)`` is an empty chunk (more jobs than q-points).
+
+    Without ``costs``, as even as can be in number (sizes differ by at most one). With ``costs``
+    (one per q-point, e.g. the k-points ph.x treats there, :mod:`tcflow.dft.kcount`), contiguous
+    chunks whose largest total cost is the smallest possible, so that the slowest job, which
+    the candidate waits for, is as short as it can be; every job still gets a q-point while
+    there are enough."""
     if n_jobs < 1:
         raise ValueError(f"dft.ph_jobs must be >= 1, got {n_jobs}")
-    base, extra = divmod(int(n_irr_q), int(n_jobs))
+    n_irr_q, n_jobs = int(n_irr_q), int(n_jobs)
+    if costs is not None and len(costs) != n_irr_q:
+        raise ValueError(f"q_chunks: {len(costs)} costs for {n_irr_q} q-points")
+    if costs is None or n_irr_q <= n_jobs:
+        base, extra = divmod(n_irr_q, n_jobs)
+        sizes = [base + (k < extra) for k in range(n_jobs)]
+    else:
+        sizes = _balanced_sizes([float(c) for c in costs], n_jobs)
     out, first = [], 1
-    for k in range(n_jobs):
-        size = base + (k < extra)
+    for size in sizes:
         out.append((first, first + size - 1))
         first += size
     return out
+
+
+def _greedy_sizes(costs: list[float], limit: float) -> list[int]:
+    """Contiguous blocks, each filled while its total stays within ``limit``."""
+    sizes, total = [0], 0.0
+    for c in costs:
+        if sizes[-1] and total + c > limit * (1 + 1e-12):
+            sizes.append(0)
+            total = 0.0
+        sizes[-1] += 1
+        total += c
+    return sizes
+
+
+def _balanced_sizes(costs: list[float], n_jobs: int) -> list[int]:
+    """Sizes of ``n_jobs`` non-empty contiguous blocks of ``costs`` (n_jobs <= len) minimising
+    the largest block total: the smallest feasible limit among all contiguous sums, then blocks
+    split (the largest first) until there are ``n_jobs``."""
+    prefix = [0.0]
+    for c in costs:
+        prefix.append(prefix[-1] + c)
+    n = len(costs)
+    limits = sorted({prefix[j] - prefix[i] for i in range(n) for j in range(i + 1, n + 1)})
+    lo, hi = 0, len(limits) - 1          # the whole sum is always feasible
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(_greedy_sizes(costs, limits[mid])) <= n_jobs:
+            hi = mid
+        else:
+            lo = mid + 1
+    sizes = _greedy_sizes(costs, limits[lo])
+    while len(sizes) < n_jobs:           # more jobs than blocks: split the costliest splittable block
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        i = max((i for i in range(len(sizes)) if sizes[i] > 1),
+                key=lambda i: prefix[starts[i] + sizes[i]] - prefix[starts[i]])
+        a, b = starts[i], starts[i] + sizes[i]
+        half = min(range(1, sizes[i]), key=lambda h: max(prefix[a + h] - prefix[a], prefix[b] - prefix[a + h]))
+        sizes[i:i + 1] = [half, sizes[i] - half]
+    return sizes
 
 
 def step_dir(cand: str, step: Step, chunk: int | str | None = None) -> str:

@@ -141,6 +141,12 @@ def test_al_record_and_layout(al_run):
         rec = json.loads((cand / f"ph_q/{chunk}/ph.json").read_text())
         assert rec["status"] == "ok" and rec["iqs"] == [] and rec["wall_s"] == 0.0
     assert json.loads((cand / "ph/ph.json").read_text())["n_jobs"] == 8
+    # the k-points ph.x treats at each q-point (what the split jobs are balanced by), counted
+    # before ph.x ran, equal ph.x's own count at every q-point
+    counted = json.loads((cand / "ph_init/qpoints.json").read_text())["ph_kpoints"]
+    printed = [int(re.search(r"number of k points=\s*(\d+)", (cand / f"ph_q/{iq}.work/run1/ph.{iq}.out").read_text())[1])
+               for iq in range(1, 9)]
+    assert counted == printed and counted[0] < counted[1]
     assert (cand / "ph/elph_dir/elph.inp_lambda.8").exists() and (cand / "q2r/ifc.fc").exists()
     assert json.loads((cand / "metadata.json").read_text())["quantum_espresso"].startswith("6.7")
     # 2 ranks and far more irreducible k-points: pw.x and ph.x ran in 2 k-point pools (QE says so)

@@ -155,6 +155,54 @@ def test_q_chunks_share_every_q_point_once(n_irr_q, n_jobs, expected):
     assert max(sizes) - min(sizes) <= 1
 
 
+#: the dft_experiment `converged` fcc Pb run (q 6x6x6, k 12x12x12, 2 cores): ph.x's k-points and
+#: wall seconds at each of its 16 irreducible q-points, in QE's order
+PB_NK = [72, 728, 728, 378, 588, 1872, 1872, 1872, 1020, 588, 1872, 1020, 326, 1872, 1752, 1020]
+PB_WALL_S = [39.8, 258.3, 241.3, 128.6, 211.5, 785.6, 811.4, 799.7, 361.2, 214.6, 786.6, 365.2, 115.3, 835.2, 717.0,
+             370.5]
+
+
+def _slowest(chunks, walls):
+    return max(sum(walls[first - 1:last]) for first, last in chunks)
+
+
+@pytest.mark.parametrize("n_jobs", [2, 4, 8])
+def test_q_chunks_by_kpoints_shorten_the_slowest_job_of_a_real_run(n_jobs):
+    by_number = q_chunks(16, n_jobs)
+    by_work = q_chunks(16, n_jobs, PB_NK)
+    assert [iq for first, last in by_work for iq in range(first, last + 1)] == list(range(1, 17))
+    assert all(last >= first for first, last in by_work)  # every job gets a q-point
+    ideal = max(sum(PB_WALL_S) / n_jobs, max(PB_WALL_S))
+    # measured walls: by number the slowest job is 1.07 / 1.48 / 1.83 x the ideal share (the mean,
+    # or the slowest single q-point); by k-points 1.03 / 1.12 / 1.32 (contiguous blocks)
+    assert _slowest(by_work, PB_WALL_S) <= {2: 1.0, 4: 0.8, 8: 0.75}[n_jobs] * _slowest(by_number, PB_WALL_S)
+    assert _slowest(by_work, PB_WALL_S) <= 1.35 * ideal
+
+
+def test_q_chunks_by_cost_are_optimal_among_contiguous_splits():
+    import itertools
+    import random
+
+    rng = random.Random(3)
+    for _ in range(200):
+        n, jobs = rng.randint(2, 9), rng.randint(2, 5)
+        costs = [rng.randint(1, 20) for _ in range(n)]
+        chunks = q_chunks(n, jobs, costs)
+        assert [iq for a, b in chunks for iq in range(a, b + 1)] == list(range(1, n + 1))
+        assert len(chunks) == jobs
+        got = max(sum(costs[a - 1:b]) for a, b in chunks)
+        best = min(max(sum(costs[a:b]) for a, b in zip((0, *cuts), (*cuts, n)))
+                   for cuts in itertools.combinations(range(1, n), min(jobs, n) - 1))
+        assert got == best
+        if n >= jobs:
+            assert all(b >= a for a, b in chunks)
+
+
+def test_q_chunks_refuse_costs_of_another_length():
+    with pytest.raises(ValueError, match="3 costs for 4 q-points"):
+        q_chunks(4, 2, [1, 2, 3])
+
+
 def test_q_chunks_refuse_zero_jobs():
     with pytest.raises(ValueError, match="dft.ph_jobs must be >= 1"):
         q_chunks(8, 0)

@@ -1,5 +1,6 @@
 """The ph.x steps: one job over every irreducible q-point (``run_all``), or split: the q-point
-list (``init``), one job per block of q-points (``chunk``) and their collection (``collect``).
+list with each q-point's k-point count (``init``), one job per block of q-points, blocks balanced
+by those counts (``chunk``), and their collection (``collect``).
 
 Resuming a killed or walltime-stopped job is :mod:`.phwork`'s business: finished q-points are
 kept, the rest are computed in a new run directory, one ph.x process per q-point.
@@ -17,6 +18,7 @@ from tcflow.dft import outputs as qo
 from tcflow.dft.cell import Cell
 from tcflow.dft.chain import q_chunks
 from tcflow.dft.handlers import ph_handlers, ph_settings
+from tcflow.dft.kcount import ph_kpoints
 from tcflow.dft.protocol import needs_elph2
 from tcflow.dft.runner import run_qe, run_with_retries
 from tcflow.dft.stage import (OK, ResumableInterruption, StepContext, check_resumable, copy_files, copy_tree, failed,
@@ -39,14 +41,26 @@ def init(ctx: StepContext) -> dict:
     res = run_qe("ph.x", text, out, "ph_init", ctx.pooled(cell, st["grids"]["k_scf"]))
     dyn0 = out / f"{qi.FILDYN}0"
     if res.code in ("ok", "interrupted") and dyn0.is_file():  # ph.x stops after the patterns (no JOB DONE)
-        rec = {"status": OK, **qo.parse_dyn0(dyn0), "wall_s": res.wall_s,
-               "qe_version": qo.qe_version(res.output.read_text())}
+        q = qo.parse_dyn0(dyn0)
+        rec = {"status": OK, **q, **_kpoints(cell, st["grids"]["k_scf"], q["qpoints"], ctx.proto),
+               "wall_s": res.wall_s, "qe_version": qo.qe_version(res.output.read_text())}
     else:
         rec = {"status": failed(res, "ph.x init"), "n_irr_q": 0, "wall_s": res.wall_s}
     if (out / phwork.PHSAVE).is_dir():
         copy_tree(out / phwork.PHSAVE, out / "phsave")
     shutil.rmtree(out / qi.OUTDIR, ignore_errors=True)  # wavefunction copy no longer needed
     return rec
+
+
+def _kpoints(cell: Cell, kgrid, qpoints, proto: Mapping[str, Any]) -> dict:
+    """``ph_kpoints``: the k-points ph.x will treat at each q-point (its cost; the split jobs
+    share q-points out by it), or None with ``ph_kpoints_error`` when they cannot be counted
+    (the jobs then share q-points out by number)."""
+    try:
+        return {"ph_kpoints": ph_kpoints(cell, kgrid, qpoints, float(proto["symprec_A"]))}
+    except Exception as exc:  # spglib raises several types on degenerate cells; a cost estimate must not stop ph.x
+        log.warning("ph.x k-points per q-point not counted (%s): q-points are shared out by number", exc)
+        return {"ph_kpoints": None, "ph_kpoints_error": str(exc)}
 
 
 def _run_ph(ctx: StepContext, first: int, last: int | None, what: str) -> tuple[bool, dict]:
@@ -114,8 +128,9 @@ def _summary(q: Mapping[str, Any], stars: list[int], freqs: list[list[float]], w
 def chunk(ctx: StepContext) -> dict:
     """ph.x for the ``chunk``-th of the ``dft.ph_jobs`` shares of the irreducible q-points (read
     at run time from ``ph_init``); a chunk with no q-point records ``ok`` with none."""
-    n_irr_q = int(ctx.up("ph_init")["n_irr_q"])
-    chunks = q_chunks(n_irr_q, ctx.ph_jobs)
+    init_rec = ctx.up("ph_init")
+    n_irr_q = int(init_rec["n_irr_q"])
+    chunks = q_chunks(n_irr_q, ctx.ph_jobs, init_rec.get("ph_kpoints"))  # records before session 18 have none
     if not 1 <= ctx.chunk <= len(chunks):
         raise ValueError(f"{ctx.final}: chunk {ctx.chunk} out of range: dft.ph_jobs = {ctx.ph_jobs}")
     first, last = chunks[ctx.chunk - 1]
