@@ -10,10 +10,10 @@ its QE inputs and outputs and its record ``<record>``, a JSON with ``status`` wr
 
 ph.x runs in one of two modes (config ``dft.ph_jobs``): ``single`` (1: one ph.x job over every
 irreducible q-point, rule ``dft_ph_all``) or ``split`` (n >= 2: ``dft_ph_init`` lists the
-q-points, a fixed number n of ``dft_ph_q`` jobs share them out at run time (:func:`q_chunks`, by
-ph.x's k-points per q-point; a chunk left without q-points finishes at once) and ``dft_ph`` collects them). The DAG is static
-past the ``candidates`` checkpoint: no per-candidate checkpoint. Standard library only: the
-Snakefile imports this at parse time.
+q-points, a fixed number n of ``dft_ph_q`` jobs share them out at run time (:func:`q_chunks`,
+by ph.x's k-points per q-point; a chunk left without q-points finishes at once) and ``dft_ph``
+collects them). The DAG is static past the ``candidates`` checkpoint: no per-candidate
+checkpoint. Standard library only: the Snakefile imports this at parse time.
 """
 
 from __future__ import annotations
