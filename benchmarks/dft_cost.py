@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from dft_experiment import MATERIALS, mirror_cif  # noqa: E402
 
 from tcflow.dft.cell import Cell  # noqa: E402
-from tcflow.dft.kcount import orbit_count, reciprocal_ops, small_group  # noqa: E402
+from tcflow.dft.kcount import kpoints_at, reciprocal_ops  # noqa: E402
+from tcflow.dft.outputs import wall_seconds  # noqa: E402
 
 PSEUDO_DIR = REPO.parent / "shared" / "pseudo" / "sssp_pbesol_efficiency_1.3.0"
 
@@ -64,15 +65,10 @@ def irreducible_q(qgrid, ops) -> list:
 
 def ph_kpoints_on_grid(cell: Cell, kgrid, qgrid) -> list[dict]:
     """Per irreducible q of ``qgrid``: the q-point (fractional) and the k-points ph.x treats
-    there (:mod:`tcflow.dft.kcount`, which the pipeline uses on ph.x's own q list)."""
-    import numpy as np
-
+    there (:func:`tcflow.dft.kcount.kpoints_at`, which the pipeline uses on ph.x's own q list)."""
     ops = reciprocal_ops(cell)
-    rows = []
-    for q in irreducible_q(qgrid, ops):
-        nk = orbit_count(kgrid, small_group(q, ops))
-        rows.append({"q_frac": [round(float(x), 6) for x in q], "n_k": nk if np.allclose(q, 0) else 2 * nk})
-    return rows
+    return [{"q_frac": [round(float(x), 6) for x in q], "n_k": kpoints_at(kgrid, q, ops)}
+            for q in irreducible_q(qgrid, ops)]
 
 
 def material_cell(name: str, proto: dict):
@@ -108,12 +104,9 @@ def check_outputs(pattern: str, rows: list[dict]) -> dict:
     found = []
     for path in sorted(glob.glob(pattern)):
         text = Path(path).read_text(errors="replace")
-        nk = re.search(r"number of k points=\s*(\d+)", text)
-        walls = re.findall(r"PHONON\s*:.*?CPU\s+(?:(\d+)h)?\s*(?:(\d+)m)?\s*([\d.]+)s WALL", text)
-        if not nk or not walls:
-            continue
-        h, m, s = walls[-1]
-        found.append((path, int(nk.group(1)), 3600 * int(h or 0) + 60 * int(m or 0) + float(s)))
+        nk, wall = re.search(r"number of k points=\s*(\d+)", text), wall_seconds(text)
+        if nk and wall is not None:
+            found.append((path, int(nk.group(1)), wall))
     counted = sorted(r["n_k"] for r in rows)
     from_out = sorted(n for _, n, _ in found)
     x = np.array([n for _, n, _ in found], float)

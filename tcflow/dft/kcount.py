@@ -49,8 +49,8 @@ def small_group(q_frac: Sequence[float], ops: list) -> list:
     q = np.asarray(q_frac, dtype=float)
     out, seen = [], set()
     for s in ops:
-        for cand, target in ((s, q), (-s, q)):
-            d = cand @ q - target
+        for cand in (s, -s):  # -S q = q + G  <=>  S q = -q + G
+            d = cand @ q - q
             if np.allclose(d, np.rint(d), atol=_Q_TOL) and cand.tobytes() not in seen:
                 seen.add(cand.tobytes())
                 out.append(cand)
@@ -83,17 +83,18 @@ def q_fractional(cell: Cell, q_cart_alat: Sequence[float]) -> list[float]:
     return [sum(a * x for a, x in zip(row, q_cart_alat)) / alat for row in cell.lattice]
 
 
-def ph_kpoints(cell: Cell, kgrid: Sequence[int], qpoints_cart_alat: Sequence[Sequence[float]],
-               symprec_A: float = 1e-3) -> list[int]:
-    """k-points ph.x treats at each of ``qpoints_cart_alat`` (its ``<fildyn>0`` list) on the
-    unshifted ``kgrid``: the orbits under the small group of q, twice for q != 0 (k and k+q)."""
+def kpoints_at(kgrid: Sequence[int], q_frac: Sequence[float], ops: list) -> int:
+    """k-points ph.x treats at ``q_frac`` (fractional) on the unshifted ``kgrid``, ``ops`` from
+    :func:`reciprocal_ops`: the orbits under the small group of q, twice for q != 0 (k and k+q)."""
     import numpy as np
 
+    q = np.asarray(q_frac, dtype=float)
+    nk = orbit_count(kgrid, small_group(q, ops))
+    return nk if np.allclose(q - np.rint(q), 0.0, atol=_Q_TOL) else 2 * nk
+
+
+def ph_kpoints(cell: Cell, kgrid: Sequence[int], qpoints_cart_alat: Sequence[Sequence[float]],
+               symprec_A: float = 1e-3) -> list[int]:
+    """:func:`kpoints_at` for each of ``qpoints_cart_alat`` (ph.x's ``<fildyn>0`` list)."""
     ops = reciprocal_ops(cell, symprec_A)
-    out = []
-    for qc in qpoints_cart_alat:
-        q = np.asarray(q_fractional(cell, qc))
-        nk = orbit_count(kgrid, small_group(q, ops))
-        gamma = np.allclose(q - np.rint(q), 0.0, atol=_Q_TOL)
-        out.append(nk if gamma else 2 * nk)
-    return out
+    return [kpoints_at(kgrid, q_fractional(cell, qc), ops) for qc in qpoints_cart_alat]
